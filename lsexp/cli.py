@@ -1,0 +1,543 @@
+"""The `lsexp` command line. Each command parses flags, calls one library function, prints.
+
+Exit codes: 0 ok, 1 a run failed, 2 bad usage/config/data, 3 results folder locked,
+130 interrupted (rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from lsexp import __version__
+from lsexp.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    LsexpError,
+)
+
+EPILOG = """\
+Examples:
+
+  lsexp sweep configs/quickstart.yaml                  # train every alpha x seed
+
+  lsexp sweep configs/cifar10.yaml train.epochs=2 sweep.seeds=[0,1] --out /tmp/try
+
+  lsexp report                                         # every sweep under results/
+
+  lsexp data import fashion_mnist /usr/share/datasets/fashion-mnist
+
+Exit codes: 0 ok, 1 a run failed, 2 bad usage/config/data, 3 folder locked, 130 interrupted.
+"""
+
+app = typer.Typer(
+    name="lsexp",
+    help="Label-smoothing calibration experiments: sweep alpha x seeds, then report "
+    "accuracy, NLL, ECE, reliability diagrams and verdicts.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+data_app = typer.Typer(
+    help="Get datasets onto this machine and check them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(data_app, name="data")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Expected failures -> one line per problem on stderr and the documented exit code."""
+    try:
+        yield
+    except ConfigError as e:
+        for problem in e.problems:
+            err.print(f"error: {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+    except LsexpError as e:
+        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        raise typer.Exit(e.exit_code) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lsexp {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    pass
+
+
+# ---------------------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------------------
+
+
+def _fmt_metrics(summary: dict[str, Any]) -> str:
+    if "error" in summary:
+        return summary["error"]
+    if "accuracy" not in summary:
+        return f"diverged at epoch {summary.get('diverged_epoch', '?')}"
+    return (
+        f"acc {summary['accuracy']:.4f}  nll {summary['nll']:.4f}  "
+        f"ece {summary['ece']:.4f}  ({summary.get('seconds', 0):.1f}s)"
+    )
+
+
+class PlainObserver:
+    """Progress as plain lines (stdout is a file or a pipe): no ANSI escapes."""
+
+    def __init__(self, console: Console, every_seconds: float = 30.0):
+        self.console = console
+        self.every = every_seconds
+        self.started = time.time()
+        self.n_pending = 0
+        self.index = 0
+        self.spec = None
+        self.last = 0.0
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def sweep_started(self, total, pending, device) -> None:
+        self.n_pending = len(pending)
+        self._print(f"sweep: {total} runs in plan, {len(pending)} to train, device {device}")
+
+    def data_loading(self, name) -> None:
+        self._print(f"loading {name} ...")
+
+    def run_started(self, spec, index, n_pending):
+        self.spec, self.index = spec, index
+        self.run_t0 = time.time()
+        self._print(f"[{index + 1}/{n_pending}] {spec.label} started")
+        return self
+
+    def epoch_started(self, epoch, epochs, steps) -> None:
+        self.epoch, self.epochs = epoch, epochs
+
+    def step_done(self, step, steps) -> None:
+        now = time.time()
+        if now - self.last >= self.every:
+            self.last = now
+            self._print(
+                f"[{self.index + 1}/{self.n_pending}] {self.spec.label} epoch "
+                f"{self.epoch}/{self.epochs} step {step}/{steps}"
+            )
+
+    def epoch_done(self, epoch, epochs, row) -> None:
+        now = time.time()
+        if now - self.last >= self.every or epoch == epochs:
+            self.last = now
+            val = f" val_acc {row['val_acc']:.4f}" if "val_acc" in row else ""
+            self._print(
+                f"[{self.index + 1}/{self.n_pending}] {self.spec.label} epoch {epoch}/{epochs} "
+                f"train_loss {row['train_loss']:.4f}{val}"
+            )
+
+    def run_finished(self, spec, status, summary) -> None:
+        done = self.index + 1
+        elapsed = time.time() - self.started
+        eta = elapsed / done * (self.n_pending - done)
+        self._print(
+            f"[{done}/{self.n_pending}] {spec.label} {status}: {_fmt_metrics(summary)}"
+            f"  | elapsed {elapsed:.0f}s, eta {eta:.0f}s"
+        )
+
+
+class RichObserver(PlainObserver):
+    """Two-level progress bars: the sweep (with ETA) and the epochs of the current run."""
+
+    def __init__(self, console: Console):
+        super().__init__(console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.sweep_task = None
+        self.run_task = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def _print(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def sweep_started(self, total, pending, device) -> None:
+        super().sweep_started(total, pending, device)
+        self.sweep_task = self.progress.add_task("sweep", total=len(pending))
+
+    def run_started(self, spec, index, n_pending):
+        self.spec, self.index = spec, index
+        if self.run_task is not None:
+            self.progress.remove_task(self.run_task)
+        self.run_task = self.progress.add_task(f"  {spec.label}", total=None)
+        return self
+
+    def epoch_started(self, epoch, epochs, steps) -> None:
+        self.epoch, self.epochs, self.steps = epoch, epochs, steps
+        self.progress.update(self.run_task, total=epochs * steps)
+
+    def step_done(self, step, steps) -> None:
+        done = (self.epoch - 1) * steps + step
+        self.progress.update(self.run_task, completed=done)
+
+    def epoch_done(self, epoch, epochs, row) -> None:
+        val = f" val_acc {row['val_acc']:.3f}" if "val_acc" in row else ""
+        self.progress.update(
+            self.run_task, description=f"  {self.spec.label} ep {epoch}/{epochs}{val}"
+        )
+
+    def run_finished(self, spec, status, summary) -> None:
+        self._print(f"{spec.label:<22} {status:<9} {_fmt_metrics(summary)}")
+        self.progress.advance(self.sweep_task)
+
+
+class _StopFlag:
+    """Ctrl-C / SIGTERM ask the sweep to stop at the next batch; a second Ctrl-C forces it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handler(self, signum, frame) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        err.print("stopping at the next batch boundary (Ctrl-C again to force) ...")
+
+
+# ---------------------------------------------------------------------------------------
+# sweep
+# ---------------------------------------------------------------------------------------
+
+
+@app.command(epilog=EPILOG)
+def sweep(
+    config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML sweep config.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[KEY=VALUE]...",
+            help="Dotted overrides with YAML values, e.g. train.epochs=2 sweep.seeds=[0,1].",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Results folder [default: results/<name>].")
+    ] = None,
+    device: Annotated[
+        str | None,
+        typer.Option(help="auto | cpu | cuda | mps [default: the config's device, else auto]."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and what would train; train nothing.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Train runs recorded as failed again.")
+    ] = False,
+    force_new: Annotated[
+        bool,
+        typer.Option("--force-new", help="Allow a folder that holds runs of other settings."),
+    ] = False,
+) -> None:
+    """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
+    from lsexp.config import load_config
+    from lsexp.store import ResultsStore, plan_runs
+    from lsexp.sweep import default_out_dir, pending_runs, run_sweep
+
+    with _errors():
+        if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
+            raise LsexpError(f"--device: expected auto, cpu, cuda or mps, got '{device}'")
+        config = load_config(config_path, overrides or [])
+        target = out_dir or default_out_dir(config)
+        if dry_run:
+            _print_plan(config, target, plan_runs(config), ResultsStore(target), retry_failed,
+                        pending_runs)  # fmt: skip
+            return
+        stop = _StopFlag()
+        old_int = signal.signal(signal.SIGINT, stop.handler)
+        old_term = signal.signal(signal.SIGTERM, stop.handler)
+        try:
+            if out.is_terminal:
+                with RichObserver(out) as observer:
+                    result = run_sweep(config, target, device=device, observer=observer,
+                                       retry_failed=retry_failed, force_new=force_new,
+                                       should_stop=stop)  # fmt: skip
+            else:
+                result = run_sweep(config, target, device=device, observer=PlainObserver(out),
+                                   retry_failed=retry_failed, force_new=force_new,
+                                   should_stop=stop)  # fmt: skip
+        except (KeyboardInterrupt, _interrupted()):
+            err.print(
+                f"interrupted; finished runs are saved in {target}. Run the same command again "
+                "to resume.",
+                markup=False,
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        finally:
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+    _print_summary(result)
+    if result.n_failed:
+        err.print(
+            f"{result.n_failed} run(s) failed (see run.json 'error'); rerun with --retry-failed "
+            "to train them again.",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _interrupted() -> type[Exception]:
+    from lsexp.engine import Interrupted
+
+    return Interrupted
+
+
+def _print_plan(config, target, plan, store, retry_failed, pending_runs) -> None:
+    todo = set(s.run_id for s in pending_runs(store, plan, retry_failed))
+    table = Table(title=f"plan for {config.name} -> {target}")
+    for col in ("alpha", "seed", "run", "state"):
+        table.add_column(col)
+    for s in plan:
+        state = "would train" if s.run_id in todo else store.status_of(s)
+        table.add_row(f"{s.alpha:g}", str(s.seed), s.dirname, state)
+    out.print(table)
+    out.print(f"{len(plan)} runs, {len(todo)} would train (dry run: nothing written)")
+
+
+def _print_summary(result) -> None:
+    table = Table(title=f"sweep results in {result.out_dir}")
+    for col in ("alpha", "seed", "status", "accuracy", "nll", "ece", "seconds"):
+        table.add_column(col, justify="right" if col not in ("status",) else "left")
+    for o in sorted(result.outcomes, key=lambda o: (o.spec.alpha, o.spec.seed)):
+        s = o.summary
+
+        def num(key: str, digits: int = 4, s=s) -> str:
+            return f"{s[key]:.{digits}f}" if key in s else "—"
+
+        table.add_row(f"{o.spec.alpha:g}", str(o.spec.seed), o.status, num("accuracy"),
+                      num("nll"), num("ece"), num("seconds", 1))  # fmt: skip
+    out.print(table)
+    trained = sum(not o.status.startswith("skipped") for o in result.outcomes)
+    out.print(
+        f"{trained} trained, {len(result.outcomes) - trained} already finished. "
+        f"Next: lsexp report {result.out_dir}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# report / status
+# ---------------------------------------------------------------------------------------
+
+
+def _sweep_dirs(dirs: list[Path] | None) -> list[Path]:
+    from lsexp.store import find_sweeps
+
+    found: list[Path] = []
+    for d in dirs or [Path("results")]:
+        if not d.exists():
+            raise LsexpError(f"{d}: no such folder; run `lsexp sweep CONFIG` first")
+        sweeps = find_sweeps(d)
+        if not sweeps:
+            raise LsexpError(f"{d}: no sweep found (no sweep.yaml); run `lsexp sweep CONFIG`")
+        found += sweeps
+    return found
+
+
+@app.command()
+def report(
+    dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
+        ),
+    ] = None,
+) -> None:
+    """Compute metrics from saved logits; write tables and figures to DIR/report/."""
+    from lsexp.report import write_report
+
+    with _errors():
+        for d in _sweep_dirs(dirs):
+            rep = write_report(d)
+            out.print(f"[bold]{rep.config.name}[/bold]: {len(rep.run_rows)} runs -> "
+                      f"{d / 'report'}")  # fmt: skip
+            _print_report_table(rep)
+            for w in rep.warnings:
+                err.print(f"warning: {w}", markup=False)
+            for f in rep.files:
+                out.print(f"  wrote {f}", markup=False)
+
+
+def _print_report_table(rep) -> None:
+    n_bins = rep.config.eval.n_bins
+    table = Table(caption=f"test set; mean ± std over seeds; ECE: {n_bins} equal-width bins")
+    for col in ("alpha", "n", "accuracy", "nll", "ece", "adaptive ece", "conf − acc"):
+        table.add_column(col, justify="right")
+    for g in rep.groups:
+
+        def pm(name: str, g=g) -> str:
+            s = g.stat(name)
+            if s.n == 0:
+                return "—"
+            return f"{s.mean:.4f}" + (f" ± {s.std:.4f}" if s.n > 1 else "")
+
+        extra = f" (+{g.n_diverged} div, {g.n_failed} fail)" if g.n_diverged or g.n_failed else ""
+        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", pm("accuracy"), pm("nll"),
+                      pm("ece"), pm("adaptive_ece"), pm("overconfidence"))  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def status(
+    dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """The plan of each sweep and the state of every run."""
+    from lsexp.store import ResultsStore, plan_runs
+
+    with _errors():
+        report_data = []
+        for d in _sweep_dirs(dirs):
+            store = ResultsStore(d)
+            config = store.load_config()
+            runs = [
+                {"alpha": s.alpha, "seed": s.seed, "run": s.dirname, "status": store.status_of(s)}
+                for s in plan_runs(config)
+            ]
+            report_data.append({"sweep": str(d), "name": config.name, "runs": runs})
+    if as_json:
+        out.print_json(json.dumps(report_data))
+        return
+    for item in report_data:
+        table = Table(title=f"{item['name']} ({item['sweep']})")
+        for col in ("alpha", "seed", "status", "run"):
+            table.add_column(col)
+        for r in item["runs"]:
+            table.add_row(f"{r['alpha']:g}", str(r["seed"]), r["status"], r["run"])
+        out.print(table)
+        counts: dict[str, int] = {}
+        for r in item["runs"]:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        out.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+
+# ---------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------
+
+RootOption = Annotated[
+    Path | None,
+    typer.Option("--root", help="Dataset folder [default: $LSEXP_DATA or ~/.cache/lsexp/data]."),
+]
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="mnist | fashion_mnist | cifar10 | cifar100")],
+    root: RootOption = None,
+) -> None:
+    """Download a dataset with torchvision (needs internet)."""
+    from lsexp.data import fetch_dataset
+
+    with _errors():
+        path = fetch_dataset(name, root)
+    out.print(f"{name}: ready in {path}", markup=False)
+
+
+@data_app.command("import")
+def data_import(
+    name: Annotated[str, typer.Argument(help="mnist | fashion_mnist | cifar10 | cifar100")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Local copy: folder of IDX .gz files, or the CIFAR tar.gz / extracted folder."
+        ),
+    ],  # fmt: skip
+    root: RootOption = None,
+) -> None:
+    """Copy a local copy of a dataset into the dataset folder (no network)."""
+    from lsexp.data import import_dataset
+
+    with _errors():
+        path = import_dataset(name, source, root)
+    out.print(f"{name}: imported into {path}", markup=False)
+
+
+@data_app.command("check")
+def data_check(root: RootOption = None) -> None:
+    """Which datasets are present, where, and whether they are complete."""
+    from lsexp.data import DATASET_NAMES, check_dataset
+
+    with _errors():
+        statuses = [check_dataset(n, root) for n in DATASET_NAMES]
+    table = Table(title="datasets")
+    for col in ("name", "state", "path", "how to fix"):
+        table.add_column(col, overflow="fold")
+    for s in statuses:
+        table.add_row(s.name, "complete" if s.complete else "missing/incomplete", str(s.path),
+                      s.problem or "")  # fmt: skip
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["app", "main", "EXIT_USAGE"]

@@ -1,0 +1,360 @@
+"""Sweep configuration: YAML in, one validated `SweepConfig` out, every problem reported at once.
+
+A problem is reported as `FILE:LINE: dotted.key: message`, with a "did you mean" for a
+misspelt key, so a user can fix a config in one pass. Overrides given on the command line
+(`train.epochs=2 sweep.seeds=[0,1]`) are parsed as YAML values and applied before
+validation; their problems name the override instead of a line.
+
+Only `yaml.safe_load`-equivalent parsing is used (SafeLoader): a `!!python/...` tag is an
+error, never code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lsexp.errors import ConfigError
+
+DatasetName = Literal["fashion_mnist_mini", "mnist", "fashion_mnist", "cifar10", "cifar100"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    name: DatasetName = Field(description="Dataset to train on.")
+    root: str | None = Field(
+        default=None,
+        description="Folder holding the datasets; default $LSEXP_DATA or ~/.cache/lsexp/data.",
+    )
+    val_size: int = Field(
+        default=5000, ge=0, description="Examples carved from the training split for validation."
+    )
+    split_seed: int = Field(default=0, ge=0, description="Seed of the train/val split.")
+
+
+class ModelConfig(_Strict):
+    name: Literal["mlp", "cnn", "resnet"]
+    width: int | None = Field(default=None, gt=0, description="cnn base width / resnet width.")
+    depth: int | None = Field(default=None, gt=0, description="resnet depth 6n+2 (20, 56, ...).")
+    hidden: tuple[int, ...] | None = Field(default=None, description="mlp hidden sizes.")
+
+    @model_validator(mode="after")
+    def _fields_apply(self) -> ModelConfig:
+        applies = {"mlp": {"hidden"}, "cnn": {"width"}, "resnet": {"width", "depth"}}[self.name]
+        for key in ("width", "depth", "hidden"):
+            if getattr(self, key) is not None and key not in applies:
+                raise ValueError(f"'{key}' does not apply to model '{self.name}'")
+        if self.name == "resnet" and self.depth is not None and (self.depth - 2) % 6 != 0:
+            raise ValueError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110), got {self.depth}")
+        return self
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(default=128, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(default=0.1, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(default=5e-4, ge=0)
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup_epochs: float = Field(default=0.0, ge=0, description="Linear warm-up (cosine only).")
+    augment: bool = Field(default=False, description="Random crop (pad 4) + flip for CIFAR.")
+
+    @model_validator(mode="after")
+    def _warmup_fits(self) -> TrainConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs must be smaller than epochs, got {self.warmup_epochs} >= "
+                f"{self.epochs}"
+            )
+        return self
+
+
+class SweepGrid(_Strict):
+    alpha: tuple[float, ...] = Field(description="Label-smoothing strengths, each in [0, 1).")
+    seeds: tuple[int, ...] = Field(description="Seeds; same seed = same init and data order.")
+
+    @field_validator("alpha")
+    @classmethod
+    def _alpha_valid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v:
+            raise ValueError("alpha list is empty; give at least one value, e.g. [0, 0.1]")
+        for a in v:
+            if not math.isfinite(a) or not 0 <= a < 1:
+                raise ValueError(
+                    f"alpha must be in [0, 1) (alpha=1 asks for the uniform distribution), got {a}"
+                )
+        dup = sorted({a for a in v if v.count(a) > 1})
+        if dup:
+            raise ValueError(f"duplicate alpha values: {dup}")
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_valid(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("seeds list is empty; give at least one seed, e.g. [0, 1, 2]")
+        if any(s < 0 for s in v):
+            raise ValueError(f"seeds must be >= 0, got {list(v)}")
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"duplicate seeds: {dup}")
+        return v
+
+
+class EvalConfig(_Strict):
+    n_bins: int = Field(default=15, gt=0, description="Equal-width bins for ECE.")
+    batch_size: int = Field(default=1000, gt=0, description="Batch size for evaluation.")
+
+
+class SweepConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Sweep name.")
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    sweep: SweepGrid
+    eval: EvalConfig = EvalConfig()
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that define what a run computes (not where or how fast it runs).
+
+        The dataset root, the device and the sweep grid are left out: a run is identified
+        by these settings plus its own alpha and seed (see `run_identity`).
+        """
+        data = self.data.model_dump(exclude={"root"})
+        return {
+            "data": data,
+            "model": self.model.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json"),
+            "eval": self.eval.model_dump(mode="json", exclude={"batch_size"}),
+        }
+
+
+def run_identity(config: SweepConfig, alpha: float, seed: int) -> dict[str, Any]:
+    return {**config.identity(), "alpha": float(alpha), "seed": int(seed)}
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# ---------------------------------------------------------------------------------------
+# YAML with line numbers
+# ---------------------------------------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+class _LineIndex:
+    """Maps a key path to the line where it appears in the YAML file."""
+
+    def __init__(self) -> None:
+        self.lines: dict[Path_, int] = {}
+
+    def line_of(self, path: Path_) -> int | None:
+        # Deepest prefix that exists: a missing key is reported at its parent's line.
+        for n in range(len(path), -1, -1):
+            if path[:n] in self.lines:
+                return self.lines[path[:n]]
+        return None
+
+
+def _walk(node: yaml.Node, path: Path_, index: _LineIndex, problems: list[str], where: str):
+    index.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                dotted = ".".join(str(p) for p in (*path, key))
+                problems.append(
+                    f"{where}:{line}: {dotted}: duplicate key (first set on line {seen[key]}); "
+                    "remove one of them"
+                )
+            seen[key] = line
+            index.lines[(*path, key)] = line
+            _walk(value_node, (*path, key), index, problems, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), index, problems, where)
+
+
+def _parse_yaml(text: str, where: str) -> tuple[Any, _LineIndex, list[str]]:
+    index = _LineIndex()
+    problems: list[str] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _walk(node, (), index, problems, where)
+        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = (e.problem or str(e)).strip()
+        if "python/" in str(e) or "could not determine a constructor" in problem:
+            problem += " (tags that construct Python objects are not allowed)"
+        raise ConfigError([f"{where}{line}: YAML error: {problem}"]) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([f"{where}: YAML error: {e}"]) from None
+    return data, index, problems
+
+
+# ---------------------------------------------------------------------------------------
+# Overrides
+# ---------------------------------------------------------------------------------------
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.epochs=2` -> (["train", "epochs"], 2). The value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(
+            [f"override '{text}': expected KEY=VALUE with a dotted key, e.g. train.epochs=2"]
+        )
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError([f"override '{text}': empty part in key '{key}'"])
+    try:
+        value = yaml.load(raw, Loader=yaml.SafeLoader) if raw.strip() else None  # noqa: S506
+    except yaml.YAMLError as e:
+        raise ConfigError([f"override '{text}': value is not valid YAML ({e})"]) from None
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, str]:
+    """Apply overrides in place; return {dotted key: override text} for error messages."""
+    origin: dict[str, str] = {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError([f"override '{text}': '{where}' is a value, not a section"])
+            node = child
+        node[parts[-1]] = value
+        origin[".".join(parts)] = text
+    return origin
+
+
+# ---------------------------------------------------------------------------------------
+# Validation errors -> readable lines
+# ---------------------------------------------------------------------------------------
+
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "sweep": SweepGrid,
+    "eval": EvalConfig,
+}
+
+
+def _known_keys(path: Path_) -> list[str]:
+    if len(path) == 1:
+        return list(SweepConfig.model_fields)
+    if len(path) == 2 and path[0] in _SECTION_MODELS:
+        return list(_SECTION_MODELS[str(path[0])].model_fields)
+    return []
+
+
+def _format_error(err: dict[str, Any], where: str, index: _LineIndex, origin: dict[str, str]):
+    loc: Path_ = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("[")))
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    msg = err["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(loc), n=1, cutoff=0.6)
+        known = ", ".join(_known_keys(loc))
+        msg = (
+            f"unknown key (did you mean '{close[0]}'?)" if close else f"unknown key; known: {known}"
+        )
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind == "literal_error":
+        got = err.get("input")
+        msg = f"{msg}, got {got!r}"
+        if isinstance(got, str):
+            expected = err.get("ctx", {}).get("expected", "")
+            options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",")]
+            close = difflib.get_close_matches(got, [o for o in options if o], n=1, cutoff=0.6)
+            if close:
+                msg += f" (did you mean '{close[0]}'?)"
+    elif kind.endswith("_type") or kind.endswith("_parsing"):
+        msg = f"{msg}, got {err.get('input')!r}"
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif kind == "string_pattern_mismatch":
+        msg = "use letters, digits, '_', '-' or '.' (it names the results folder)"
+    # An override wins over the file for the location.
+    for n in range(len(loc), 0, -1):
+        key = ".".join(str(p) for p in loc[:n])
+        if key in origin:
+            return f"override '{origin[key]}': {dotted}: {msg}"
+    line = index.line_of(loc)
+    return f"{where}{f':{line}' if line else ''}: {dotted}: {msg}"
+
+
+def validate(data: Any, where: str, index: _LineIndex | None = None, origin=None) -> SweepConfig:
+    index = index or _LineIndex()
+    origin = origin or {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [
+                f"{where}: expected a mapping with keys name, data, model, train, sweep; got "
+                f"{type(data).__name__}"
+            ]
+        )
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as e:
+        problems = [_format_error(err, where, index, origin) for err in e.errors()]
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> SweepConfig:
+    """Read, override and validate a sweep config. Raises ConfigError with every problem."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{where}: config file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{where}: cannot read config ({e})"]) from None
+    data, index, problems = _parse_yaml(text, where)
+    if data is None:
+        data = {}
+    origin: dict[str, str] = {}
+    if isinstance(data, dict):
+        origin = apply_overrides(data, list(overrides or []))
+        data.setdefault("name", path.stem)
+    try:
+        config = validate(data, where, index, origin)
+    except ConfigError as e:
+        raise ConfigError(problems + e.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def config_to_yaml(config: SweepConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

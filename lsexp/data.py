@@ -1,0 +1,764 @@
+"""Datasets: where they live, whether they are complete, and tensors ready for training.
+
+A sweep loads its dataset once, as whole tensors (train / val / test), because every
+dataset here fits in memory and per-sample transforms would cost more than the small
+models they feed. Nothing here downloads unless asked to by `fetch_dataset`: a sweep
+calls `require_dataset` first and fails with a message that says how to get the data
+(`lsexp data fetch NAME`, or `lsexp data import NAME SOURCE` for a local copy).
+
+Files are read by torchvision's own dataset classes with `download=False`, so a folder
+that works here works with torchvision and the other way round. `check_dataset` looks a
+little further than torchvision does: MNIST-type files must be as long as their IDX
+header says (a truncated copy is found before loading, not as an assert deep inside
+torchvision), and CIFAR batches must match torchvision's md5 list.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+import secrets
+import shlex
+import shutil
+import tarfile
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TypeVar
+
+import numpy as np
+import torch
+
+from lsexp.errors import DataError
+
+DATASET_NAMES = ("fashion_mnist_mini", "mnist", "fashion_mnist", "cifar10", "cifar100")
+
+_FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+# Fine label names, in label order, as in the `meta` file of cifar-100-python.
+_CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle",
+    "bottle", "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle",
+    "caterpillar", "cattle", "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch",
+    "crab", "crocodile", "cup", "dinosaur", "dolphin", "elephant", "flatfish", "forest", "fox",
+    "girl", "hamster", "house", "kangaroo", "keyboard", "lamp", "lawn_mower", "leopard", "lion",
+    "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain", "mouse", "mushroom",
+    "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road",
+    "rocket", "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake",
+    "spider", "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank",
+    "telephone", "television", "tiger", "tractor", "train", "trout", "tulip", "turtle",
+    "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a report need to know about a dataset, without loading it."""
+
+    name: str
+    num_classes: int
+    channels: int
+    image_size: int
+    classes: tuple[str, ...]
+    description: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            name="fashion_mnist_mini",
+            num_classes=10,
+            channels=1,
+            image_size=28,
+            classes=_FASHION_CLASSES,
+            description="Real Fashion-MNIST subset bundled with lsexp (500 train + 200 test "
+            "images per class); for the quickstart, noisier than the full set",
+        ),
+        DatasetInfo(
+            name="mnist",
+            num_classes=10,
+            channels=1,
+            image_size=28,
+            classes=tuple(str(digit) for digit in range(10)),
+            description="MNIST handwritten digits (LeCun et al. 1998), 60000 train / 10000 test",
+        ),
+        DatasetInfo(
+            name="fashion_mnist",
+            num_classes=10,
+            channels=1,
+            image_size=28,
+            classes=_FASHION_CLASSES,
+            description="Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), 60000 train / 10000 test",
+        ),
+        DatasetInfo(
+            name="cifar10",
+            num_classes=10,
+            channels=3,
+            image_size=32,
+            classes=_CIFAR10_CLASSES,
+            description="CIFAR-10 (Krizhevsky 2009), 50000 train / 10000 test",
+        ),
+        DatasetInfo(
+            name="cifar100",
+            num_classes=100,
+            channels=3,
+            image_size=32,
+            classes=_CIFAR100_CLASSES,
+            description="CIFAR-100, fine labels (Krizhevsky 2009), 50000 train / 10000 test",
+        ),
+    )
+}
+
+# torchvision class names (its folder names under the root), looked up lazily because
+# importing torchvision costs seconds that `lsexp --help` should not pay.
+_IDX_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+_CIFAR_CLASS = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+# The raw file names torchvision's MNIST classes read (their `resources`, minus ".gz").
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims (N, rows, cols)
+_IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dim (N,)
+_DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+_BUNDLED_MINI = Path(__file__).resolve().parent / "bundled" / "fashion_mnist_mini.npz"
+
+
+def default_root() -> Path:
+    """`$LSEXP_DATA` if set, else `${XDG_CACHE_HOME:-~/.cache}/lsexp/data`.
+
+    A cache folder, not the working directory, so every sweep on a machine shares one copy.
+    """
+    env = os.environ.get("LSEXP_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(cache).expanduser() / "lsexp" / "data"
+
+
+def _resolve_root(root: Path | str | None) -> Path:
+    return default_root() if root is None else Path(root).expanduser()
+
+
+def _info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASET_NAMES)}")
+    return DATASETS[name]
+
+
+def _fix_hint(name: str, root: Path) -> str:
+    """How to get dataset `name` into `root`: the end of every problem message.
+
+    The commands read the root from `$LSEXP_DATA`, so when `root` is not the default
+    the hint sets it; a user can paste the command as it is.
+    """
+    env = "" if _same_path(root, default_root()) else f"LSEXP_DATA={shlex.quote(str(root))} "
+    fetch = f"`{env}lsexp data fetch {name}`"
+    if name == "fashion_mnist" and _DEBIAN_FASHION_MNIST.is_dir():
+        return f"run `{env}lsexp data import {name} {_DEBIAN_FASHION_MNIST}` or {fetch}"
+    return (
+        f"run {fetch} (needs internet) or `{env}lsexp data import {name} SOURCE` "
+        f"with SOURCE {_import_source_help(name)}"
+    )
+
+
+def _import_source_help(name: str) -> str:
+    """What `lsexp data import NAME SOURCE` accepts as SOURCE, in a few words."""
+    if name in _IDX_CLASS:
+        return "a folder holding the four *-ubyte.gz (or *-ubyte) files"
+    tar = "cifar-10-python.tar.gz" if name == "cifar10" else "cifar-100-python.tar.gz"
+    return f"the official {tar} or the folder extracted from it"
+
+
+def _describe(err: BaseException) -> str:
+    """`Type: message` on one line, whatever newlines the message had."""
+    return f"{type(err).__name__}: {' '.join(str(err).split()) or 'no detail'}"
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+# ---------------------------------------------------------------------------------------
+# Checking: is a dataset complete? (never raises for a missing or broken dataset)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """Whether a dataset is ready, and if not, one line saying what is wrong and the fix.
+
+    `path` is where the dataset's files live: `<root>/<Class>/raw` for MNIST-type sets,
+    `<root>/cifar-10-batches-py` or `<root>/cifar-100-python` for CIFAR, and the bundled
+    .npz file for `fashion_mnist_mini` (which ignores the root).
+    """
+
+    name: str
+    root: Path
+    path: Path
+    complete: bool
+    problem: str | None
+
+
+def check_dataset(name: str, root: Path | None = None) -> DatasetStatus:
+    """Check that dataset `name` is complete under `root` (default: `default_root()`).
+
+    Reads headers and checksums only, so it is cheap enough to run before every sweep.
+    Raises `DataError` only for an unknown name.
+    """
+    _info(name)
+    root = _resolve_root(root)
+    if name == "fashion_mnist_mini":
+        path, problem = _BUNDLED_MINI, None
+        if not path.is_file():
+            problem = (
+                f"{name}: the bundled file {path} is missing; reinstall lsexp or rebuild it "
+                "with `python scripts/build_mini_dataset.py`"
+            )
+    elif name in _IDX_CLASS:
+        path = root / _IDX_CLASS[name] / "raw"
+        problem = _check_idx(name, root, path)
+    else:
+        path, problem = _check_cifar(name, root)
+    return DatasetStatus(name, root, path, problem is None, problem)
+
+
+def require_dataset(name: str, root: Path | None = None) -> None:
+    """Raise `DataError` with the one-line problem and fix unless `name` is complete."""
+    status = check_dataset(name, root)
+    if not status.complete:
+        raise DataError(status.problem)
+
+
+def _read_idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
+    """The magic number and dims of an IDX file (LeCun's format: big-endian int32s).
+
+    Raises ValueError when the file is too short to hold the header it announces.
+    """
+    with path.open("rb") as f:
+        head = f.read(4)
+        if len(head) < 4:
+            raise ValueError("shorter than an IDX header")
+        magic = int.from_bytes(head, "big")
+        ndim = magic & 0xFF
+        raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
+        raise ValueError("shorter than an IDX header")
+    dims = tuple(int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    return magic, dims
+
+
+def _check_idx(name: str, root: Path, raw: Path) -> str | None:
+    """The first problem with the four IDX files in `raw`, or None if they are complete.
+
+    A file's IDX header gives its exact length (4 + 4*ndim + prod(dims) bytes), so a
+    size check finds truncated and padded copies without torchvision's md5 list, which
+    cannot match Debian's recompressed .gz files anyway.
+    """
+    fix = _fix_hint(name, root)
+    missing = [f for f in _IDX_FILES if not (raw / f).is_file()]
+    if problem := _missing_problem(name, raw, missing, len(_IDX_FILES), fix):
+        return problem
+
+    counts: dict[str, int] = {}
+    for file in _IDX_FILES:
+        path = raw / file
+        images = "images" in file
+        expected_magic = _IDX_IMAGES_MAGIC if images else _IDX_LABELS_MAGIC
+        try:
+            magic, dims = _read_idx_header(path)
+        except (OSError, ValueError) as err:
+            return f"{name}: {path} is unreadable or truncated ({err}); {fix}"
+        if magic != expected_magic:
+            return (
+                f"{name}: {path} is not an IDX {'image' if images else 'label'} file "
+                f"(magic {magic:#010x}, expected {expected_magic:#010x}); {fix}"
+            )
+        expected_size = 4 + 4 * len(dims) + math.prod(dims)
+        size = path.stat().st_size
+        if size != expected_size:
+            return (
+                f"{name}: {path} is truncated or corrupt ({size:,} bytes, its IDX header "
+                f"implies {expected_size:,}); {fix}"
+            )
+        if images and dims[1:] != (28, 28):
+            return f"{name}: {path} holds {dims[1]}x{dims[2]} images, expected 28x28; {fix}"
+        counts[file] = dims[0]
+
+    for split in ("train", "t10k"):
+        n_images = counts[f"{split}-images-idx3-ubyte"]
+        n_labels = counts[f"{split}-labels-idx1-ubyte"]
+        if n_images != n_labels:
+            return (
+                f"{name}: {raw / f'{split}-images-idx3-ubyte'} holds {n_images} images but "
+                f"{split}-labels-idx1-ubyte holds {n_labels} labels; {fix}"
+            )
+    return None
+
+
+def _missing_problem(
+    name: str, folder: Path, missing: list[str], n_files: int, fix: str
+) -> str | None:
+    """One line for missing files: the file itself if one, the folder if all."""
+    if not missing:
+        return None
+    if len(missing) == 1:
+        return f"{name}: {folder / missing[0]} is missing; {fix}"
+    if len(missing) == n_files:
+        return f"{name}: not found (no dataset files in {folder}); {fix}"
+    return f"{name}: {folder} lacks {', '.join(missing)}; {fix}"
+
+
+def _check_cifar(name: str, root: Path) -> tuple[Path, str | None]:
+    """CIFAR folder and its first problem: a missing file or an md5 mismatch.
+
+    Uses torchvision's own file list and md5s, and calls `check_integrity` through the
+    `torchvision.datasets.cifar` module so tests can patch it for fake batches.
+    """
+    from torchvision.datasets import cifar
+
+    cls = getattr(cifar, _CIFAR_CLASS[name])
+    folder = root / cls.base_folder
+    fix = _fix_hint(name, root)
+    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+    missing = [file for file, _ in files if not (folder / file).is_file()]
+    if problem := _missing_problem(name, folder, missing, len(files), fix):
+        return folder, problem
+    for file, md5 in files:
+        if not cifar.check_integrity(str(folder / file), md5):
+            return folder, (
+                f"{name}: {folder / file} does not match torchvision's md5 {md5} "
+                f"(corrupt or truncated); {fix}"
+            )
+    return folder, None
+
+
+# ---------------------------------------------------------------------------------------
+# Loading: whole splits as normalized tensors
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Splits:
+    """Train / val / test tensors for one dataset, normalized and on one device.
+
+    `val` is carved from the official training split by a seeded permutation, so every
+    alpha and seed of a sweep sees the same split; `test` is the official test split.
+    Images are float32 (N, C, H, W), normalized per channel with `mean` / `std` of the
+    train part (after carving val, so val carries no information into training); labels
+    are int64.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    info: DatasetInfo
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def load_splits(
+    name: str,
+    root: Path | None,
+    val_size: int,
+    split_seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Splits:
+    """Load dataset `name` from `root` and split it into train / val / test tensors.
+
+    `val_size` examples of the official training split become the validation set
+    (0 <= val_size < training size), chosen by `torch.randperm` with a generator seeded
+    with `split_seed`. Raises `DataError` for a missing or unreadable dataset.
+    """
+    info = _info(name)
+    root = _resolve_root(root)
+    require_dataset(name, root)
+    train_u8, train_y, test_x_u8, test_y = _load_uint8(name, root)
+
+    n_train = train_u8.shape[0]
+    if not isinstance(val_size, (int, np.integer)) or isinstance(val_size, bool):
+        raise DataError(f"{name}: val_size must be an integer, got {val_size!r}")
+    if not 0 <= val_size < n_train:
+        raise DataError(
+            f"{name}: val_size={val_size} does not fit its training split of {n_train} "
+            f"examples; set data.val_size to an integer from 0 to {n_train - 1}"
+        )
+    val_size = int(val_size)
+    generator = torch.Generator().manual_seed(split_seed)
+    perm = torch.randperm(n_train, generator=generator)
+    # Sorted, so each part keeps the official order and only the engine's seed decides
+    # the order in which training sees examples.
+    val_idx = perm[:val_size].sort().values
+    train_idx = perm[val_size:].sort().values
+
+    train_part = train_u8[train_idx]
+    mean, std = _channel_stats(train_part, name)
+    device = torch.device(device)
+
+    def prepare(x_u8: torch.Tensor) -> torch.Tensor:
+        # uint8 travels to the device (4x fewer bytes than float32). IEEE float32 sub and
+        # div are correctly rounded, so normalizing there gives the same bits as on CPU.
+        x = x_u8.to(device).to(torch.float32)
+        m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        return x.sub_(m).div_(s)
+
+    return Splits(
+        train_x=prepare(train_part),
+        train_y=train_y[train_idx].to(device),
+        val_x=prepare(train_u8[val_idx]),
+        val_y=train_y[val_idx].to(device),
+        test_x=prepare(test_x_u8),
+        test_y=test_y.to(device),
+        info=info,
+        mean=mean,
+        std=std,
+    )
+
+
+def _channel_stats(x_u8: torch.Tensor, name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and population std of uint8 images (N, C, H, W).
+
+    Sums and sums of squares are exact integers (at most 255**2 * 50000 * 1024 < 2**63),
+    so the variance n*sum(x^2) - sum(x)^2 has no cancellation error and needs no float64
+    copy of the images (1.2 GB for CIFAR).
+    """
+    means: list[float] = []
+    stds: list[float] = []
+    n = x_u8.shape[0] * x_u8.shape[2] * x_u8.shape[3]
+    for c in range(x_u8.shape[1]):
+        s = sq = 0
+        for chunk in x_u8[:, c].split(4096):
+            flat = chunk.reshape(-1).to(torch.int64)
+            s += int(flat.sum())
+            sq += int((flat * flat).sum())
+        var = (n * sq - s * s) / (n * n)
+        if var <= 0:
+            raise DataError(
+                f"{name}: every training pixel of channel {c} has the same value, so the "
+                "data cannot be normalized; the files are corrupt: re-import or re-fetch them"
+            )
+        means.append(s / n)
+        stds.append(math.sqrt(var))
+    return tuple(means), tuple(stds)
+
+
+_T = TypeVar("_T")
+
+
+def _read_or_raise(what: str, fix: str, read: Callable[[], _T]) -> _T:
+    """Run `read`, turning whatever torchvision or numpy raise on a bad file into DataError.
+
+    torchvision signals corrupt files with asserts, pickle and value errors whose text
+    does not name the file; `what` ("name: cannot read FILE") does, and `fix` ends it.
+    """
+    try:
+        return read()
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
+        raise DataError(f"{what} ({_describe(err)}); {fix}") from err
+
+
+def _load_uint8(
+    name: str, root: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Official train and test splits as uint8 (N, C, H, W) images and int64 labels."""
+    if name == "fashion_mnist_mini":
+        return _load_mini()
+
+    import torchvision.datasets as tvd
+
+    fix = _fix_hint(name, root)
+    out: list[torch.Tensor] = []
+    if name in _IDX_CLASS:
+        cls = getattr(tvd, _IDX_CLASS[name])
+        raw = root / _IDX_CLASS[name] / "raw"
+        for train, prefix in ((True, "train"), (False, "t10k")):
+            what = (
+                f"{name}: cannot read {raw / f'{prefix}-images-idx3-ubyte'} or "
+                f"{prefix}-labels-idx1-ubyte"
+            )
+            ds = _read_or_raise(what, fix, lambda t=train: cls(str(root), train=t, download=False))
+            out += [ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64)]
+    else:
+        cls = getattr(tvd, _CIFAR_CLASS[name])
+        folder = root / cls.base_folder
+        for train, files in ((True, cls.train_list), (False, cls.test_list)):
+            files_read = ", ".join([*(f for f, _ in files), cls.meta["filename"]])
+            what = f"{name}: cannot read {folder} (one of {files_read})"
+            ds = _read_or_raise(what, fix, lambda t=train: cls(str(root), train=t, download=False))
+            # torchvision keeps CIFAR as (N, H, W, C) numpy; models want (N, C, H, W).
+            x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
+            out += [x.contiguous(), torch.as_tensor(ds.targets, dtype=torch.int64)]
+    train_x, train_y, test_x, test_y = out
+    return train_x, train_y, test_x, test_y
+
+
+def _load_mini() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The bundled subset, from the arrays `scripts/build_mini_dataset.py` wrote."""
+    path = _BUNDLED_MINI
+    what = f"fashion_mnist_mini: cannot read the bundled {path}"
+    fix = "reinstall lsexp or rebuild it with `python scripts/build_mini_dataset.py`"
+
+    def read() -> tuple[torch.Tensor, ...]:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = [
+                npz[k] for k in ("train_images", "train_labels", "test_images", "test_labels")
+            ]
+        for images, labels in (arrays[:2], arrays[2:]):
+            if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
+                raise ValueError(f"images are {images.dtype} {images.shape}, not uint8 (N,28,28)")
+            if labels.shape != images.shape[:1]:
+                raise ValueError(f"{labels.shape[0]} labels for {images.shape[0]} images")
+        return tuple(torch.from_numpy(a) for a in arrays)
+
+    train_x, train_y, test_x, test_y = _read_or_raise(what, fix, read)
+    return (
+        train_x.unsqueeze(1).contiguous(),
+        train_y.to(torch.int64),
+        test_x.unsqueeze(1).contiguous(),
+        test_y.to(torch.int64),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Getting data: download (fetch) or copy a local copy (import)
+# ---------------------------------------------------------------------------------------
+
+
+def fetch_dataset(name: str, root: Path | None = None) -> Path:
+    """Download dataset `name` into `root` with torchvision, check it, return its folder.
+
+    For users with internet; sweeps never call it. `fashion_mnist_mini` is bundled, so
+    fetching it only returns the bundled file.
+    """
+    _info(name)
+    root = _resolve_root(root)
+    if name != "fashion_mnist_mini":
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, {**_IDX_CLASS, **_CIFAR_CLASS}[name])
+        root.mkdir(parents=True, exist_ok=True)
+        for train in (True, False):
+            try:
+                cls(str(root), train=train, download=True)
+            except Exception as err:  # noqa: BLE001 - network, disk and md5 errors alike
+                raise DataError(
+                    f"{name}: download into {root} failed ({_describe(err)}); check the "
+                    f"network, or get the files another way and run `lsexp data import "
+                    f"{name} SOURCE` with SOURCE {_import_source_help(name)}"
+                ) from err
+    return _checked(name, root)
+
+
+def import_dataset(name: str, source: Path, root: Path | None = None) -> Path:
+    """Copy a local copy of dataset `name` from `source` into `root`; check; return its folder.
+
+    MNIST-type: `source` is a folder with the four IDX files, gzipped (`*-ubyte.gz`, as
+    in Debian's /usr/share/datasets/fashion-mnist) or not; they land uncompressed in
+    `<root>/<Class>/raw/`, because torchvision would verify .gz files against md5s that
+    recompressed copies cannot match. CIFAR: `source` is the official tar.gz, the folder
+    extracted from it, or a folder containing either. Every file appears atomically, so
+    an interrupted import leaves the old copy or the new one, never half a file.
+    """
+    _info(name)
+    if name == "fashion_mnist_mini":
+        raise DataError(
+            "fashion_mnist_mini is bundled with lsexp and needs no import; use it as it is "
+            "(to import the full set, use `lsexp data import fashion_mnist DIR`)"
+        )
+    root = _resolve_root(root)
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise DataError(
+            f"{name}: import source {source} does not exist; give {_import_source_help(name)}"
+        )
+    if name in _IDX_CLASS:
+        _import_idx(name, source, root)
+    else:
+        _import_cifar(name, source, root)
+    return _checked(name, root)
+
+
+def _checked(name: str, root: Path) -> Path:
+    status = check_dataset(name, root)
+    if not status.complete:
+        raise DataError(status.problem)
+    return status.path
+
+
+def _import_idx(name: str, source: Path, root: Path) -> None:
+    if not source.is_dir():
+        raise DataError(
+            f"{name}: import source {source} is not a folder; give {_import_source_help(name)}"
+        )
+    cls_name = _IDX_CLASS[name]
+    # Also accept a torchvision root or raw folder, so an existing copy can be moved in.
+    candidates = [source, source / "raw", source / cls_name / "raw"]
+    dest_dir = root / cls_name / "raw"
+    plan: list[tuple[Path, Path]] = []
+    for file in _IDX_FILES:
+        found = next(
+            (
+                folder / f
+                for folder in candidates
+                for f in (file, file + ".gz")
+                if (folder / f).is_file()
+            ),
+            None,
+        )
+        if found is None:
+            raise DataError(
+                f"{name}: {source} has neither {file} nor {file}.gz; give the folder that "
+                f"holds the four IDX files (e.g. Debian's {_DEBIAN_FASHION_MNIST})"
+            )
+        plan.append((found, dest_dir / file))
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for src, dest in plan:
+        if dest.exists() and os.path.samefile(src, dest):
+            continue  # importing a root onto itself: nothing to copy
+        gzipped = src.suffix == ".gz"
+        try:
+            opener = gzip.open if gzipped else open
+            with opener(src, "rb") as f:
+                _atomic_copy(f, dest)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DataError(
+                f"{name}: cannot {'gunzip' if gzipped else 'copy'} {src} to {dest} "
+                f"({_describe(err)}); check the source file (a partial download?) and the "
+                "space left in the root"
+            ) from err
+
+
+def _atomic_copy(f: IO[bytes], dest: Path) -> None:
+    """Stream `f` into `dest` through a temp file in the same folder, then `os.replace`.
+
+    The temp file is created with mode 0o666 so the umask applies as for any new file.
+    """
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(f, out, length=1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _import_cifar(name: str, source: Path, root: Path) -> None:
+    from torchvision.datasets import cifar
+
+    cls = getattr(cifar, _CIFAR_CLASS[name])
+    base, archive = cls.base_folder, cls.filename
+    if source.is_file():
+        kind, src = "tar", source
+    elif source.name == base:
+        kind, src = "dir", source
+    elif (source / base).is_dir():
+        kind, src = "dir", source / base
+    elif (source / archive).is_file():
+        kind, src = "tar", source / archive
+    else:
+        raise DataError(
+            f"{name}: {source} is neither {archive}, a {base} folder, nor a folder holding "
+            f"one of them; give the official {archive} or the folder extracted from it"
+        )
+    dest = root / base
+    if kind == "dir" and dest.exists() and os.path.samefile(src, dest):
+        return  # importing the root's own copy: nothing to copy
+
+    root.mkdir(parents=True, exist_ok=True)
+    with _staging_dir(root) as staging:
+        if kind == "tar":
+            _extract_tar(name, src, staging, base)
+        else:
+            shutil.copytree(src, staging / base)
+        _swap_in(staging / base, dest, staging)
+
+
+@contextlib.contextmanager
+def _staging_dir(root: Path) -> Iterator[Path]:
+    """A temp folder inside `root`, so moving its contents into `root` is a rename."""
+    staging = Path(tempfile.mkdtemp(prefix=".lsexp-import-", dir=root))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _extract_tar(name: str, archive: Path, staging: Path, base: str) -> None:
+    """Extract the `base/` folder of a CIFAR tarball into `staging`."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            # Only plain files and folders under base/: no links, devices or "..", so a
+            # hostile archive cannot write outside the staging folder.
+            members = [
+                m
+                for m in tar.getmembers()
+                if (m.isfile() or m.isdir())
+                and Path(m.name).parts[:1] == (base,)
+                and ".." not in Path(m.name).parts
+            ]
+            if not any(m.isfile() for m in members):
+                raise DataError(
+                    f"{name}: {archive} has no {base}/ folder; give the official "
+                    f"{'cifar-10' if name == 'cifar10' else 'cifar-100'}-python.tar.gz"
+                )
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4
+                tar.extractall(staging, members=members, filter="data")
+            else:
+                tar.extractall(staging, members=members)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise DataError(
+            f"{name}: cannot extract {archive} ({_describe(err)}); the archive is corrupt "
+            "or truncated (download it again), or the root has no space left"
+        ) from err
+
+
+def _swap_in(new: Path, dest: Path, staging: Path) -> None:
+    """Replace folder `dest` with `new` by renames, so `dest` is never half-written.
+
+    A folder cannot be replaced by `os.replace` while it has contents, so the old one is
+    first renamed into the staging folder (deleted with it); between the two renames
+    `dest` is briefly absent, which a reader sees as "missing", never as corrupt.
+    """
+    if dest.exists():
+        os.replace(dest, staging / (dest.name + ".old"))
+    os.replace(new, dest)
+
+
+__all__ = [
+    "DATASETS",
+    "DATASET_NAMES",
+    "DatasetInfo",
+    "DatasetStatus",
+    "Splits",
+    "check_dataset",
+    "default_root",
+    "fetch_dataset",
+    "import_dataset",
+    "load_splits",
+    "require_dataset",
+]

@@ -1,0 +1,441 @@
+"""Accuracy and calibration metrics: pure NumPy functions of (probs or logits, labels).
+
+Everything is computed in float64, whatever the input dtype, so that metrics recomputed
+from saved float32 logits are reproducible to the last digit. No torch, no device, no I/O.
+
+Shapes: ``probs`` and ``logits`` are (N, K) arrays (N samples, K classes); ``labels`` is an
+(N,) integer array of true classes in [0, K). Labels are the true, unsmoothed labels:
+label smoothing is a training setting only (see DESIGN.md, "The loss").
+
+Binning conventions (DESIGN.md, "Metrics"), which live in one place, ``_equal_width_bins``:
+
+- confidence = max probability; predicted class = ``np.argmax`` (ties go to the lowest index);
+- M equal-width bins, bin b = (b/M, (b+1)/M]; a value exactly on an edge goes to the lower
+  bin, 0 goes to the first bin and 1.0 to the last. Edges are ``np.arange(M + 1) / M``, so
+  each edge is the float nearest to b/M (the same float as the literal ``0.2`` for M=5);
+- bins are weighted by their fraction of samples, and empty bins count zero.
+
+When printing an ECE, print the bin count and scheme next to it (e.g. "ECE (15 equal-width
+bins)"): the number means little without them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "ReliabilityBins",
+    "accuracy",
+    "adaptive_ece",
+    "all_metrics",
+    "brier",
+    "classwise_ece",
+    "ece",
+    "log_softmax",
+    "logit_gap",
+    "mce",
+    "mean_confidence",
+    "nll",
+    "nll_from_logits",
+    "optimal_logit_gap",
+    "overconfidence",
+    "reliability_bins",
+    "softmax",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+_TINY = np.finfo(np.float64).tiny
+
+
+# ---------------------------------------------------------------------------------------
+# Input validation: errors say "expected X, got Y"
+# ---------------------------------------------------------------------------------------
+
+
+def _as_2d_float(x: ArrayLike, name: str) -> FloatArray:
+    """``x`` as a float64 (N, K) array with N >= 1, K >= 1 and only finite values."""
+    arr = np.asarray(x)
+    if arr.ndim != 2:
+        raise ValueError(f"expected {name} of shape (N, K), got shape {arr.shape}")
+    if arr.shape[0] < 1:
+        raise ValueError(f"expected at least one sample in {name}, got shape {arr.shape}")
+    if arr.shape[1] < 1:
+        raise ValueError(f"expected at least one class in {name}, got shape {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"expected {name} with a real dtype, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if n_bad:
+        raise ValueError(f"expected finite {name}, got {n_bad} non-finite values (NaN or inf)")
+    return arr
+
+
+def _as_probs(probs: ArrayLike) -> FloatArray:
+    p = _as_2d_float(probs, "probs")
+    lo, hi = float(p.min()), float(p.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"expected probs in [0, 1], got values in [{lo!r}, {hi!r}]")
+    return p
+
+
+def _as_labels(labels: ArrayLike, n: int, k: int) -> IntArray:
+    """``labels`` as an int64 (n,) array with values in [0, k)."""
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"expected labels of shape (N,), got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"expected {n} labels (one per row of probs/logits), got {y.shape[0]}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"expected integer labels, got dtype {y.dtype}")
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= k:
+        raise ValueError(f"expected labels in [0, {k}), got values in [{lo}, {hi}]")
+    return y.astype(np.int64, copy=False)
+
+
+def _check_n_bins(n_bins: int) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
+        raise ValueError(f"expected n_bins to be an integer >= 1, got {n_bins!r}")
+    return int(n_bins)
+
+
+def _probs_labels(probs: ArrayLike, labels: ArrayLike) -> tuple[FloatArray, IntArray]:
+    p = _as_probs(probs)
+    return p, _as_labels(labels, *p.shape)
+
+
+# ---------------------------------------------------------------------------------------
+# Softmax
+# ---------------------------------------------------------------------------------------
+
+
+def log_softmax(logits: ArrayLike) -> FloatArray:
+    """Log-softmax over the last axis, in float64.
+
+    log_softmax(z)_k = (z_k - m) - log sum_j exp(z_j - m), with m = max_j z_j. Subtracting
+    the row max keeps every exp() in (0, 1], so logits of magnitude 1e4 stay finite.
+
+    >>> log_softmax([[1e4, 0.0]]).round(6).tolist()
+    [[0.0, -10000.0]]
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim < 1:
+        raise ValueError(f"expected logits with at least one axis, got shape {z.shape}")
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits: ArrayLike) -> FloatArray:
+    """Softmax over the last axis, in float64: exp(z_k - m) / sum_j exp(z_j - m), m = max z.
+
+    >>> softmax([[0.0, 0.0, 0.0, 0.0, 0.0]]).tolist()
+    [[0.2, 0.2, 0.2, 0.2, 0.2]]
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim < 1:
+        raise ValueError(f"expected logits with at least one axis, got shape {z.shape}")
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Unbinned metrics
+# ---------------------------------------------------------------------------------------
+
+
+def accuracy(probs: ArrayLike, labels: ArrayLike) -> float:
+    """Top-1 accuracy: (1/N) sum_i 1[argmax_k p_ik = y_i]; ties go to the lowest index."""
+    p, y = _probs_labels(probs, labels)
+    return float(np.mean(p.argmax(axis=1) == y))
+
+
+def nll(probs: ArrayLike, labels: ArrayLike) -> float:
+    """Negative log-likelihood of the true labels: -(1/N) sum_i log p_{i, y_i}.
+
+    p_{i,y_i} is clipped below at the smallest normal float64 (~2.2e-308), so a zero
+    probability costs about 708 nats instead of inf. Prefer ``nll_from_logits`` when logits
+    are at hand: it is exact where the probability underflows.
+    """
+    p, y = _probs_labels(probs, labels)
+    p_true = p[np.arange(p.shape[0]), y]
+    return float(-np.mean(np.log(np.maximum(p_true, _TINY))))
+
+
+def nll_from_logits(logits: ArrayLike, labels: ArrayLike) -> float:
+    """Negative log-likelihood from logits: -(1/N) sum_i log_softmax(z_i)_{y_i}, exactly.
+
+    Per sample, (m - z_y) + log sum_k exp(z_k - m) with m = max_k z_k: the same stable form
+    as ``log_softmax``, evaluated only at the true class.
+    """
+    z = _as_2d_float(logits, "logits")
+    y = _as_labels(labels, *z.shape)
+    m = z.max(axis=1, keepdims=True)
+    log_sum = np.log(np.exp(z - m).sum(axis=1))
+    return float(np.mean((m[:, 0] - z[np.arange(z.shape[0]), y]) + log_sum))
+
+
+def brier(probs: ArrayLike, labels: ArrayLike) -> float:
+    """Multiclass Brier score (Brier 1950): (1/N) sum_i sum_k (p_ik - 1[y_i = k])^2.
+
+    Brier, "Verification of forecasts expressed in terms of probability", Monthly Weather
+    Review 78(1), 1950. Summed over classes, so it lies in [0, 2]: 0 for a one-hot correct
+    forecast, 2 for a one-hot wrong one.
+    """
+    p, y = _probs_labels(probs, labels)
+    diff = p.copy()
+    diff[np.arange(p.shape[0]), y] -= 1.0
+    return float(np.mean(np.sum(diff * diff, axis=1)))
+
+
+def mean_confidence(probs: ArrayLike) -> float:
+    """Mean top-1 confidence: (1/N) sum_i max_k p_ik."""
+    return float(np.mean(_as_probs(probs).max(axis=1)))
+
+
+def overconfidence(probs: ArrayLike, labels: ArrayLike) -> float:
+    """Signed calibration gap: mean confidence - accuracy (> 0: over-confident on average).
+
+    Unlike ECE, positive and negative gaps cancel here: this is the direction, not the size.
+    """
+    p, y = _probs_labels(probs, labels)
+    return float(np.mean(p.max(axis=1)) - np.mean(p.argmax(axis=1) == y))
+
+
+# ---------------------------------------------------------------------------------------
+# Binned calibration metrics
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ReliabilityBins:
+    """Equal-width binning of confidences against outcomes: what a reliability diagram draws.
+
+    Arrays are read-only. For top-label binning (``reliability_bins``), ``confidence`` is the
+    mean max-probability in each bin and ``accuracy`` the fraction of correct predictions;
+    both are NaN where a bin is empty.
+    """
+
+    edges: FloatArray
+    """(M + 1,) bin edges b/M; bin b is (edges[b], edges[b + 1]], bin 0 also holds 0."""
+    counts: IntArray
+    """(M,) number of samples in each bin."""
+    confidence: FloatArray
+    """(M,) mean confidence per bin, NaN where empty."""
+    accuracy: FloatArray
+    """(M,) mean outcome (accuracy) per bin, NaN where empty."""
+    n_bins: int
+    """M, the number of bins."""
+    n: int
+    """N, the number of samples binned."""
+
+    @property
+    def gaps(self) -> FloatArray:
+        """(M,) |accuracy - confidence| per bin, NaN where empty."""
+        return np.abs(self.accuracy - self.confidence)
+
+    @property
+    def ece(self) -> float:
+        """sum_b (n_b / N) |acc_b - conf_b| over non-empty bins (empty bins count zero)."""
+        filled = self.counts > 0
+        return float(np.sum(self.counts[filled] / self.n * self.gaps[filled]))
+
+    @property
+    def mce(self) -> float:
+        """max_b |acc_b - conf_b| over non-empty bins."""
+        return float(np.max(self.gaps[self.counts > 0]))
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _equal_width_bins(values: FloatArray, outcomes: FloatArray, n_bins: int) -> ReliabilityBins:
+    """Bin ``values`` in [0, 1] into M equal-width bins (b/M, (b+1)/M]; average per bin.
+
+    The single home of the binning convention. ``np.searchsorted(inner_edges, v, 'left')``
+    returns the b with edge_b < v <= edge_{b+1}: a value exactly on an edge goes to the
+    lower bin, 0 to bin 0 and 1.0 to bin M-1.
+    """
+    edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
+    idx = np.searchsorted(edges[1:-1], values, side="left")
+    counts = np.bincount(idx, minlength=n_bins)
+    sum_values = np.bincount(idx, weights=values, minlength=n_bins)
+    sum_outcomes = np.bincount(idx, weights=outcomes, minlength=n_bins)
+    filled = counts > 0
+    mean_values = np.full(n_bins, np.nan)
+    mean_outcomes = np.full(n_bins, np.nan)
+    mean_values[filled] = sum_values[filled] / counts[filled]
+    mean_outcomes[filled] = sum_outcomes[filled] / counts[filled]
+    return ReliabilityBins(
+        edges=_readonly(edges),
+        counts=_readonly(counts.astype(np.int64)),
+        confidence=_readonly(mean_values),
+        accuracy=_readonly(mean_outcomes),
+        n_bins=n_bins,
+        n=int(values.shape[0]),
+    )
+
+
+def _top_label(p: FloatArray, y: IntArray) -> tuple[FloatArray, FloatArray]:
+    """(confidence, correct) per sample: max prob and 1.0 where argmax == label."""
+    return p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
+
+
+def reliability_bins(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> ReliabilityBins:
+    """Top-label reliability diagram data: per equal-width bin, count, mean confidence, accuracy.
+
+    Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017,
+    section 2. Bin b = (b/M, (b+1)/M] of confidence max_k p_ik; see the module docstring
+    for the edge convention.
+
+    >>> rb = reliability_bins([[0.2] * 5, [0.0, 1.0, 0.0, 0.0, 0.0]], [0, 1], n_bins=5)
+    >>> rb.counts.tolist(), rb.ece
+    ([1, 0, 0, 0, 1], 0.4)
+    """
+    p, y = _probs_labels(probs, labels)
+    return _equal_width_bins(*_top_label(p, y), _check_n_bins(n_bins))
+
+
+def ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    """Expected calibration error, top-label, equal-width bins (Guo et al. 2017, eq. 3).
+
+    ECE = sum_b (n_b / N) |acc_b - conf_b| over M bins b = (b/M, (b+1)/M] of the max
+    probability; empty bins count zero. In [0, 1].
+
+    >>> ece([[0.9, 0.05, 0.05], [0.4, 0.3, 0.3]], [0, 1], n_bins=2)  # gaps 0.1 and 0.4
+    0.25
+    """
+    return reliability_bins(probs, labels, n_bins).ece
+
+
+def mce(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    """Maximum calibration error (Guo et al. 2017, eq. 5): max_b |acc_b - conf_b|.
+
+    Over the non-empty equal-width bins of ``ece``. In [0, 1], and never below the ECE.
+    """
+    return reliability_bins(probs, labels, n_bins).mce
+
+
+def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    """Top-label ECE with equal-mass (adaptive) bins, after Nixon et al. 2019.
+
+    Nixon, Dusenberry, Zhang, Jerfel & Tran, "Measuring Calibration in Deep Learning",
+    CVPR Workshops 2019, propose adaptive bin ranges so that each bin holds the same number
+    of samples. This is the top-label form (as AdaECE in Mukhoti et al. 2020); Nixon et al.'s
+    ACE also averages over classes. Samples are sorted by confidence and cut into
+    G = min(M, N) consecutive groups with ``np.array_split`` (sizes differ by at most one);
+    aECE = sum_g (n_g / N) |acc_g - conf_g|. Ties in confidence are ordered by correctness,
+    so the result does not depend on the order of the samples. In [0, 1].
+    """
+    p, y = _probs_labels(probs, labels)
+    n_bins = _check_n_bins(n_bins)
+    conf, correct = _top_label(p, y)
+    order = np.lexsort((correct, conf))
+    n = conf.shape[0]
+    sizes = np.array([len(g) for g in np.array_split(np.arange(n), min(n_bins, n))])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    gap_sums = np.add.reduceat(correct[order], starts) - np.add.reduceat(conf[order], starts)
+    # (n_g / N) |acc_g - conf_g| = |sum_g correct - sum_g conf| / N
+    return float(np.sum(np.abs(gap_sums)) / n)
+
+
+def classwise_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    """Classwise ECE (static calibration error, Nixon et al. 2019, "Measuring Calibration").
+
+    SCE = (1/K) sum_k sum_b (n_bk / N) |acc_bk - conf_bk|: for each class k, the
+    equal-width-binned ECE of p_k (the class-k probability, not the max) against the
+    outcome 1[y = k], averaged over classes. Same bins as ``ece``. In [0, 1].
+    """
+    p, y = _probs_labels(probs, labels)
+    n_bins = _check_n_bins(n_bins)
+    by_class = np.ascontiguousarray(p.T)  # one contiguous row per class: faster to bin
+    per_class = [
+        _equal_width_bins(by_class[k], (y == k).astype(np.float64), n_bins).ece
+        for k in range(p.shape[1])
+    ]
+    return float(np.mean(per_class))
+
+
+# ---------------------------------------------------------------------------------------
+# Logit gap: the quantity label smoothing caps
+# ---------------------------------------------------------------------------------------
+
+
+def logit_gap(logits: ArrayLike) -> float:
+    """Mean gap between the top logit and the mean of the other K-1 logits.
+
+    gap = (1/N) sum_i (z_i,max - (sum_k z_ik - z_i,max) / (K - 1)). Cross-entropy drives it
+    to infinity; label smoothing with strength alpha makes it finite (Müller, Kornblith &
+    Hinton, "When Does Label Smoothing Help?", NeurIPS 2019): see ``optimal_logit_gap``.
+    Needs K >= 2.
+
+    >>> logit_gap([[3.0, 1.0, -1.0], [0.0, 2.0, 0.0]])
+    2.5
+    """
+    z = _as_2d_float(logits, "logits")
+    k = z.shape[1]
+    if k < 2:
+        raise ValueError(f"expected at least 2 classes for a logit gap, got {k}")
+    top = z.max(axis=1)
+    rest_mean = (z.sum(axis=1) - top) / (k - 1)
+    return float(np.mean(top - rest_mean))
+
+
+def optimal_logit_gap(alpha: float, num_classes: int) -> float:
+    """Logit gap that minimises the label-smoothed loss: log(K (1 - alpha) / alpha + 1).
+
+    With the smoothed target P'(y) = 1 - alpha + alpha/K and P'(i) = alpha/K otherwise, the
+    loss is minimised at Q = P'. Logits [g, 0, ..., 0] give Q(y) = e^g / (e^g + K - 1),
+    which equals P'(y) exactly when e^g = K (1 - alpha) / alpha + 1. Infinite for alpha = 0
+    (plain cross-entropy), 0 for alpha = 1 (the uniform target).
+
+    >>> round(optimal_logit_gap(0.1, 10), 6)
+    4.51086
+    """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer):
+        raise ValueError(f"expected an integer num_classes, got {num_classes!r}")
+    if num_classes < 2:
+        raise ValueError(f"expected num_classes >= 2, got {num_classes}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"expected alpha in [0, 1], got {alpha!r}")
+    if alpha == 0.0:
+        return float("inf")
+    return float(np.log(num_classes * (1.0 - alpha) / alpha + 1.0))
+
+
+# ---------------------------------------------------------------------------------------
+# Everything at once
+# ---------------------------------------------------------------------------------------
+
+
+def all_metrics(logits: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> dict[str, float]:
+    """Every metric of this module from (float32 or float64) logits and true labels.
+
+    Probabilities are the float64 softmax of the logits; NLL is computed from the logits
+    (``nll_from_logits``). Keys: accuracy, nll, brier, ece, mce, adaptive_ece,
+    classwise_ece, mean_confidence, overconfidence, logit_gap. Binned metrics use
+    ``n_bins`` bins (equal-width, or equal-mass for adaptive_ece).
+    """
+    z = _as_2d_float(logits, "logits")
+    y = _as_labels(labels, *z.shape)
+    n_bins = _check_n_bins(n_bins)
+    p = softmax(z)
+    bins = reliability_bins(p, y, n_bins)
+    return {
+        "accuracy": accuracy(p, y),
+        "nll": nll_from_logits(z, y),
+        "brier": brier(p, y),
+        "ece": bins.ece,
+        "mce": bins.mce,
+        "adaptive_ece": adaptive_ece(p, y, n_bins),
+        "classwise_ece": classwise_ece(p, y, n_bins),
+        "mean_confidence": mean_confidence(p),
+        "overconfidence": overconfidence(p, y),
+        "logit_gap": logit_gap(z),
+    }

@@ -1,0 +1,389 @@
+"""`lsexp report`: saved logits -> metrics -> statistics across seeds -> tables and figures.
+
+Nothing here trains. Every metric is recomputed from the saved float32 logits (in
+float64), on the true, unsmoothed labels, so a new metric never needs a new sweep.
+Only runs whose `config_hash` matches the folder's `sweep.yaml` are used; runs that
+diverged or failed are counted per alpha and left out of the means.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsexp import metrics, plots
+from lsexp.config import SweepConfig
+from lsexp.stats import INTERVAL_METHOD, Summary, summarize
+from lsexp.store import ResultsStore, StoredRun, atomic_write_bytes, atomic_write_text, csv_text
+
+METRIC_NAMES = (
+    "accuracy",
+    "nll",
+    "brier",
+    "ece",
+    "mce",
+    "adaptive_ece",
+    "classwise_ece",
+    "mean_confidence",
+    "overconfidence",
+    "logit_gap",
+)
+LOWER_IS_BETTER = {"nll", "brier", "ece", "mce", "adaptive_ece", "classwise_ece"}
+
+
+@dataclass
+class AlphaGroup:
+    alpha: float
+    runs: list[dict[str, Any]] = field(default_factory=list)  # per-run rows of done runs
+    n_diverged: int = 0
+    n_failed: int = 0
+    pooled_logits: list[np.ndarray] = field(default_factory=list)
+    pooled_labels: list[np.ndarray] = field(default_factory=list)
+    histories: list[list[dict[str, float]]] = field(default_factory=list)
+
+    def stat(self, name: str) -> Summary:
+        return summarize([r[name] for r in self.runs])
+
+
+@dataclass
+class Report:
+    sweep_dir: Path
+    config: SweepConfig
+    groups: list[AlphaGroup]
+    run_rows: list[dict[str, Any]]
+    n_unreadable: int
+    n_other_settings: int
+    files: list[Path]
+    warnings: list[str]
+
+
+def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    preds = run.predictions()
+    logits, labels = preds["test_logits"], preds["test_labels"]
+    row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
+    row.update(metrics.all_metrics(logits, labels, n_bins=n_bins))
+    row["n_test"] = len(labels)
+    row["run_dir"] = run.path.name
+    return row, logits, labels
+
+
+def collect(sweep_dir: Path) -> Report:
+    """Read a sweep folder and compute per-run metrics and per-alpha groups."""
+    store = ResultsStore(sweep_dir)
+    config = store.load_config()
+    from lsexp.store import config_hash
+
+    expected = config_hash(config)
+    runs, unreadable = store.scan()
+    notes: list[str] = [f"skipped {u.path.name}: {u.reason}" for u in unreadable]
+    n_bins = config.eval.n_bins
+    groups: dict[float, AlphaGroup] = {}
+    rows: list[dict[str, Any]] = []
+    other = 0
+    for run in runs:
+        if run.record.get("config_hash") != expected:
+            other += 1
+            continue
+        g = groups.setdefault(run.alpha, AlphaGroup(run.alpha))
+        if run.status == "diverged":
+            g.n_diverged += 1
+            rows.append({"alpha": run.alpha, "seed": run.seed, "status": "diverged",
+                         "run_dir": run.path.name})  # fmt: skip
+            continue
+        if run.status != "done":
+            g.n_failed += 1
+            rows.append({"alpha": run.alpha, "seed": run.seed, "status": run.status,
+                         "run_dir": run.path.name})  # fmt: skip
+            continue
+        try:
+            row, logits, labels = _run_row(run, n_bins)
+        except (OSError, KeyError, ValueError) as e:
+            notes.append(f"skipped {run.path.name}: unreadable predictions.npz ({e})")
+            unreadable.append(run)  # type: ignore[arg-type]
+            continue
+        g.runs.append(row)
+        g.pooled_logits.append(logits)
+        g.pooled_labels.append(labels)
+        g.histories.append(run.history())
+        rows.append(row)
+    if other:
+        notes.append(f"ignored {other} run(s) of other settings (different config_hash)")
+    ordered = [groups[a] for a in sorted(groups)]
+    rows.sort(key=lambda r: (r["alpha"], r["seed"]))
+    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes)
+
+
+def summary_rows(report: Report) -> list[dict[str, Any]]:
+    k = _num_classes(report)
+    out = []
+    for g in report.groups:
+        row: dict[str, Any] = {
+            "alpha": g.alpha,
+            "n_runs": len(g.runs),
+            "n_diverged": g.n_diverged,
+            "n_failed": g.n_failed,
+        }
+        for name in METRIC_NAMES:
+            s = g.stat(name)
+            row[f"{name}_mean"] = s.mean
+            row[f"{name}_std"] = s.std
+            row[f"{name}_ci_low"] = s.ci_low
+            row[f"{name}_ci_high"] = s.ci_high
+        row["optimal_logit_gap"] = (
+            metrics.optimal_logit_gap(g.alpha, k) if g.alpha > 0 else math.inf
+        )
+        out.append(row)
+    return out
+
+
+def _num_classes(report: Report) -> int:
+    for g in report.groups:
+        if g.pooled_logits:
+            return int(g.pooled_logits[0].shape[1])
+    return {"cifar100": 100}.get(report.config.data.name, 10)
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pm(s: Summary, digits: int = 4, scale: float = 1.0) -> str:
+    if s.n == 0:
+        return "—"
+    if s.n == 1:
+        return f"{s.mean * scale:.{digits}f} (n=1)"
+    return f"{s.mean * scale:.{digits}f} ± {s.std * scale:.{digits}f}"
+
+
+def _ci(s: Summary) -> str:
+    return "—" if not math.isfinite(s.ci_low) else f"[{s.ci_low:.4f}, {s.ci_high:.4f}]"
+
+
+def summary_markdown(report: Report) -> str:
+    c = report.config
+    n_bins = c.eval.n_bins
+    lines = [
+        f"# lsexp report: {c.name}",
+        "",
+        f"Dataset `{c.data.name}` (val {c.data.val_size} carved from train, split seed "
+        f"{c.data.split_seed}), model `{c.model.name}`, {c.train.epochs} epochs, "
+        f"{c.train.optimizer} lr {c.train.lr:g}, {c.train.schedule} schedule, batch "
+        f"{c.train.batch_size}, weight decay {c.train.weight_decay:g}, augment "
+        f"{c.train.augment}.",
+        "",
+        f"Test-set metrics on true labels; mean ± std over seeds (n per row). ECE, MCE and "
+        f"classwise ECE use {n_bins} equal-width bins; adaptive ECE uses {n_bins} "
+        f"equal-mass bins. Interval column: {INTERVAL_METHOD}.",
+        "",
+        "| α | n (div/fail) | accuracy | 95% CI | NLL | ECE | 95% CI | adaptive ECE "
+        "| classwise ECE | Brier | mean conf. | conf. − acc. | logit gap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for g in report.groups:
+        acc, ece = g.stat("accuracy"), g.stat("ece")
+        lines.append(
+            f"| {g.alpha:g} | {len(g.runs)} ({g.n_diverged}/{g.n_failed}) "
+            f"| {_pm(acc)} | {_ci(acc)} "
+            f"| {_pm(g.stat('nll'))} | {_pm(ece)} | {_ci(ece)} | {_pm(g.stat('adaptive_ece'))} "
+            f"| {_pm(g.stat('classwise_ece'))} | {_pm(g.stat('brier'))} "
+            f"| {_pm(g.stat('mean_confidence'))} | {_pm(g.stat('overconfidence'), 4)} "
+            f"| {_pm(g.stat('logit_gap'), 2)} |"
+        )
+    lines += [
+        "",
+        "conf. − acc. > 0 means over-confident, < 0 under-confident. Logit gap = top logit "
+        "minus the mean of the others, averaged over test examples.",
+        "",
+        "Figures: `accuracy_vs_alpha.png`, `ece_vs_alpha.png`, `reliability.png`, "
+        "`logit_gap.png`. Per-run numbers: `runs.csv`.",
+    ]
+    if report.warnings:
+        lines += ["", "## Notes", ""] + [f"- {w}" for w in report.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def summary_latex(report: Report) -> str:
+    """booktabs table: mean ± std over seeds; best mean per column in bold."""
+    cols = [("accuracy", "Acc. (\\%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE (\\%)", 100.0),
+            ("adaptive_ece", "AdaECE (\\%)", 100.0), ("brier", "Brier", 1.0)]  # fmt: skip
+    best: dict[str, float] = {}
+    for name, _, _ in cols:
+        means = [g.stat(name).mean for g in report.groups if g.runs]
+        if means:
+            best[name] = min(means) if name in LOWER_IS_BETTER else max(means)
+    lines = [
+        "% Generated by lsexp report. Requires \\usepackage{booktabs}.",
+        "\\begin{tabular}{r" + "c" * (len(cols) + 1) + "}",
+        "\\toprule",
+        "$\\alpha$ & $n$ & " + " & ".join(c[1] for c in cols) + " \\\\",
+        "\\midrule",
+    ]
+    for g in report.groups:
+        cells = []
+        for name, _, scale in cols:
+            s = g.stat(name)
+            text = "--" if s.n == 0 else (
+                f"{s.mean * scale:.2f}" if s.n == 1 else
+                f"{s.mean * scale:.2f} $\\pm$ {s.std * scale:.2f}"
+            )  # fmt: skip
+            if s.n and name in best and s.mean == best[name]:
+                text = f"\\textbf{{{text}}}"
+            cells.append(text)
+        lines.append(f"{g.alpha:g} & {len(g.runs)} & " + " & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+
+def _save(fig, path: Path) -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _arrays(report: Report, name: str) -> tuple[np.ndarray, ...]:
+    groups = [g for g in report.groups if g.runs]
+    stats = [g.stat(name) for g in groups]
+    return (
+        np.array([g.alpha for g in groups]),
+        np.array([s.mean for s in stats]),
+        np.array([s.half_width for s in stats]),
+        np.array([s.n for s in stats]),
+    )
+
+
+def _title(report: Report) -> str:
+    c = report.config
+    return f"{c.data.name} / {c.model.name} / {c.train.epochs} epochs"
+
+
+def figure_metric(report: Report, name: str, ylabel: str, path: Path, scale: float = 1.0):
+    import matplotlib.pyplot as plt
+
+    alphas, mean, hw, n = _arrays(report, name)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plots.metric_vs_alpha(ax, alphas, mean * scale, hw * scale, n, ylabel=ylabel)
+    ax.set_title(f"{_title(report)}\nmean over seeds, error bars: 95% t-interval", fontsize=10)
+    _save(fig, path)
+
+
+def figure_reliability(report: Report, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    n_bins = report.config.eval.n_bins
+    groups = [g for g in report.groups if g.runs]
+    ncols = min(4, max(1, len(groups)))
+    nrows = math.ceil(len(groups) / ncols)
+    fig = plt.figure(figsize=(3.3 * ncols, 4.6 * nrows))
+    outer = fig.add_gridspec(nrows, ncols, hspace=0.45, wspace=0.3)
+    for i, g in enumerate(groups):
+        inner = outer[i // ncols, i % ncols].subgridspec(2, 1, height_ratios=[3, 1], hspace=0.08)
+        ax_rel = fig.add_subplot(inner[0])
+        ax_hist = fig.add_subplot(inner[1], sharex=ax_rel)
+        logits = np.concatenate(g.pooled_logits)
+        labels = np.concatenate(g.pooled_labels)
+        probs = metrics.softmax(logits)
+        bins = metrics.reliability_bins(probs, labels, n_bins=n_bins)
+        ece = g.stat("ece")
+        spread = f" ± {ece.std * 100:.2f}" if ece.n > 1 else ""
+        plots.reliability(
+            ax_rel, bins, title=f"α = {g.alpha:g}",
+            ece_text=f"ECE {ece.mean * 100:.2f}{spread} %\n({n_bins} equal-width bins,\n"
+                     f"mean over n={ece.n} seeds)",
+        )  # fmt: skip
+        ax_rel.set_xlabel("")
+        plt.setp(ax_rel.get_xticklabels(), visible=False)
+        if i % ncols == 0:
+            ax_rel.set_ylabel("accuracy")
+            ax_hist.set_ylabel("fraction")
+        plots.confidence_histogram(
+            ax_hist, bins,
+            mean_accuracy=metrics.accuracy(probs, labels),
+            mean_confidence=metrics.mean_confidence(probs),
+        )  # fmt: skip
+        if i == 0:
+            ax_rel.legend(fontsize=6, loc="lower right")
+    fig.suptitle(
+        f"Reliability diagrams (test, seeds pooled) — {_title(report)}", fontsize=11, y=1.0
+    )
+    _save(fig, path)
+
+
+def figure_logit_gap(report: Report, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    alphas, mean, hw, n = _arrays(report, "logit_gap")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    plots.logit_gap_vs_alpha(ax1, alphas, mean, hw, n, _num_classes(report))
+    ax1.set_title("Logit gap at the end of training (test)", fontsize=10)
+    curves: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for g in report.groups:
+        hs = [h for h in g.histories if h and "val_logit_gap" in h[0]]
+        if not hs:
+            continue
+        length = min(len(h) for h in hs)
+        y = np.mean([[row["val_logit_gap"] for row in h[:length]] for h in hs], axis=0)
+        curves[g.alpha] = (np.arange(1, length + 1), y)
+    if curves:
+        plots.curves_by_alpha(ax2, curves, ylabel="mean logit gap (val)")
+        ax2.set_title("Logit gap during training (mean over seeds)", fontsize=10)
+    else:
+        ax2.set_axis_off()
+    fig.suptitle(_title(report), fontsize=11)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------
+
+
+def write_report(sweep_dir: str | Path) -> Report:
+    """Compute everything and write it to <sweep_dir>/report/. Returns what was computed."""
+    sweep_dir = Path(sweep_dir)
+    report = collect(sweep_dir)
+    out = ResultsStore(sweep_dir).report_dir
+    out.mkdir(parents=True, exist_ok=True)
+
+    def text(name: str, content: str) -> None:
+        atomic_write_text(out / name, content)
+        report.files.append(out / name)
+
+    text("runs.csv", csv_text(report.run_rows))
+    text("summary.csv", csv_text(summary_rows(report)))
+    text("summary.md", summary_markdown(report))
+    text("summary.tex", summary_latex(report))
+    if any(g.runs for g in report.groups):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # tight_layout chatter
+            figure_metric(
+                report, "accuracy", "test accuracy (%)", out / "accuracy_vs_alpha.png", 100
+            )
+            figure_metric(report, "ece", f"test ECE (%, {report.config.eval.n_bins} bins)",
+                          out / "ece_vs_alpha.png", 100)  # fmt: skip
+            figure_reliability(report, out / "reliability.png")
+            figure_logit_gap(report, out / "logit_gap.png")
+        report.files += [out / f for f in ("accuracy_vs_alpha.png", "ece_vs_alpha.png",
+                                           "reliability.png", "logit_gap.png")]  # fmt: skip
+    else:
+        report.warnings.append("no finished runs: no figures written")
+    return report

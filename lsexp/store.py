@@ -1,0 +1,387 @@
+"""The results layout. This is the only module that knows where files live on disk.
+
+```
+<out>/                    e.g. results/quickstart/
+  sweep.yaml              resolved config, its identity hash, lsexp version
+  .lock                   flock held by the running sweep (holder: pid, host, start time)
+  runs/<dataset>-<model>-a0.10-s0_<id>/
+    run.json              status (done | diverged | failed), metrics, timings, provenance
+    history.csv           one row per epoch
+    predictions.npz       float32 logits + int64 labels for val and test
+  report/                 written by `lsexp report`
+```
+
+Every file is written atomically (temp file in the same folder, fsync, `os.replace`), and
+`run.json` is written last: a run folder without a readable `run.json` is unfinished and
+is trained again by the next sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import fcntl
+import io
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsexp import __version__
+from lsexp.config import SweepConfig, config_to_yaml, run_identity, stable_hash
+from lsexp.errors import LockedError, ResultsError
+
+SWEEP_FILE = "sweep.yaml"
+LOCK_FILE = ".lock"
+RUNS_DIR = "runs"
+REPORT_DIR = "report"
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "predictions.npz"
+FINAL_STATUSES = ("done", "diverged")
+
+
+# ---------------------------------------------------------------------------------------
+# Plan: what runs a config asks for
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of a sweep: the config's recipe at one alpha and one seed."""
+
+    alpha: float
+    seed: int
+    run_id: str  # hash of the identity fields: same settings, same id, on any machine
+    dirname: str
+    identity: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"alpha={self.alpha:g} seed={self.seed}"
+
+
+def plan_runs(config: SweepConfig) -> list[RunSpec]:
+    """All runs of the sweep in a fixed order: alpha-major, then seed."""
+    specs = []
+    for alpha in config.sweep.alpha:
+        for seed in config.sweep.seeds:
+            identity = run_identity(config, alpha, seed)
+            run_id = stable_hash(identity)
+            name = f"{config.data.name}-{config.model.name}-a{alpha:.2f}-s{seed}_{run_id}"
+            specs.append(RunSpec(float(alpha), int(seed), run_id, name, identity))
+    return specs
+
+
+def config_hash(config: SweepConfig) -> str:
+    return stable_hash(config.identity())
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic files
+# ---------------------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that `path` is always the old or the new complete file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # mkstemp creates 0600 files; results are meant to be shared like any other file.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------
+# Loaded runs
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StoredRun:
+    """A run folder as found on disk (run.json parsed; predictions loaded on demand)."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.record.get("status", "unknown"))
+
+    @property
+    def alpha(self) -> float:
+        return float(self.record["alpha"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.record["seed"])
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """val_logits, val_labels, test_logits, test_labels (no pickles are ever loaded)."""
+        with np.load(self.path / PREDICTIONS_FILE, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
+    def history(self) -> list[dict[str, float]]:
+        path = self.path / HISTORY_FILE
+        if not path.exists():
+            return []
+        with path.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+@dataclass
+class UnreadableRun:
+    path: Path
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------------------
+
+
+class ResultsStore:
+    """One sweep's results folder."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.runs_dir = self.root / RUNS_DIR
+        self.report_dir = self.root / REPORT_DIR
+
+    # -- folder-wide lock ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock for the duration; LockedError names the holder if taken."""
+        self.ensure_writable()
+        path = self.root / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                holder = _read_holder(path)
+                raise LockedError(
+                    f"{self.root} is in use by another sweep ({holder}); wait for it to finish, "
+                    "or write elsewhere with --out DIR"
+                ) from None
+            holder = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def ensure_writable(self) -> None:
+        try:
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe"):
+                pass
+        except OSError as e:
+            raise ResultsError(
+                f"cannot write results to {self.root} ({e.strerror}); choose a writable "
+                "folder with --out DIR"
+            ) from None
+
+    # -- sweep config --------------------------------------------------------------------
+
+    def read_sweep_file(self) -> dict[str, Any] | None:
+        import yaml
+
+        path = self.root / SWEEP_FILE
+        if not path.exists():
+            return None
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def check_same_identity(self, config: SweepConfig) -> None:
+        """Refuse to mix runs of a different recipe into this folder (alpha/seeds may grow)."""
+        previous = self.read_sweep_file()
+        if not previous or previous.get("config_hash") in (None, config_hash(config)):
+            return
+        try:
+            from lsexp.config import validate
+
+            old = validate(previous.get("config"), str(self.root / SWEEP_FILE))
+        except Exception:
+            old = None
+        diffs = _diff_keys(old.identity(), config.identity()) if old is not None else ["?"]
+        raise ResultsError(
+            f"{self.root} holds a sweep with different settings (changed: {', '.join(diffs)}); "
+            "use a new --out DIR, or --force-new to add runs of the new settings beside the old"
+        )
+
+    def write_sweep_file(self, config: SweepConfig) -> None:
+        header = (
+            f"# Written by lsexp {__version__}. The resolved config of this sweep; runs in "
+            f"runs/ whose config_hash differs are ignored by `lsexp report`.\n"
+        )
+        import yaml
+
+        body = yaml.safe_dump(
+            {"lsexp_version": __version__, "config_hash": config_hash(config)}, sort_keys=False
+        )
+        text = header + body + "config:\n" + _indent(config_to_yaml(config))
+        atomic_write_text(self.root / SWEEP_FILE, text)
+
+    def load_config(self):
+        from lsexp.config import validate
+
+        data = self.read_sweep_file()
+        if data is None:
+            raise ResultsError(f"{self.root}: no readable {SWEEP_FILE}; is this a sweep folder?")
+        return validate(data.get("config"), str(self.root / SWEEP_FILE))
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def run_path(self, spec: RunSpec) -> Path:
+        return self.runs_dir / spec.dirname
+
+    def read_record(self, spec: RunSpec) -> dict[str, Any] | None:
+        try:
+            record = json.loads((self.run_path(spec) / RUN_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and record.get("run_id") == spec.run_id else None
+
+    def status_of(self, spec: RunSpec) -> str:
+        """done | diverged | failed | pending (no readable run.json, or done without files)."""
+        record = self.read_record(spec)
+        if record is None:
+            return "pending"
+        status = record.get("status")
+        if status == "done" and not (self.run_path(spec) / PREDICTIONS_FILE).exists():
+            return "pending"
+        return status if status in ("done", "diverged", "failed") else "pending"
+
+    def write_run(
+        self,
+        spec: RunSpec,
+        record: dict[str, Any],
+        history: list[dict[str, Any]],
+        predictions: dict[str, np.ndarray] | None,
+    ) -> Path:
+        """Write a finished run; run.json goes last, so it marks the run complete."""
+        path = self.run_path(spec)
+        path.mkdir(parents=True, exist_ok=True)
+        if predictions is not None:
+            buf = io.BytesIO()
+            np.savez(buf, **predictions)
+            atomic_write_bytes(path / PREDICTIONS_FILE, buf.getvalue())
+        atomic_write_text(path / HISTORY_FILE, csv_text(history))
+        write_json(path / RUN_FILE, record)
+        return path
+
+    def scan(self) -> tuple[list[StoredRun], list[UnreadableRun]]:
+        """Every run folder: parsed records, and those whose run.json is missing or corrupt."""
+        runs: list[StoredRun] = []
+        bad: list[UnreadableRun] = []
+        if not self.runs_dir.is_dir():
+            return runs, bad
+        for path in sorted(p for p in self.runs_dir.iterdir() if p.is_dir()):
+            file = path / RUN_FILE
+            if not file.exists():
+                bad.append(UnreadableRun(path, "no run.json (unfinished or interrupted)"))
+                continue
+            try:
+                record = json.loads(file.read_text())
+                if not isinstance(record, dict) or "status" not in record:
+                    raise ValueError("not a run record")
+                float(record["alpha"]), int(record["seed"])
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                bad.append(UnreadableRun(path, f"corrupt run.json ({e})"))
+                continue
+            runs.append(StoredRun(path, record))
+        return runs, bad
+
+
+def find_sweeps(results_root: Path) -> list[Path]:
+    """Sweep folders (those holding a sweep.yaml) directly under `results_root`."""
+    if (results_root / SWEEP_FILE).exists():
+        return [results_root]
+    if not results_root.is_dir():
+        return []
+    return sorted(p for p in results_root.iterdir() if (p / SWEEP_FILE).exists())
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        h = json.loads(path.read_text())
+        return f"pid {h['pid']} on {h['host']}, started {h['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [f"{prefix[:-1]} {a!r} -> {b!r}"]
+
+
+def _indent(text: str) -> str:
+    return "".join(f"  {line}\n" for line in text.splitlines())

@@ -1,0 +1,211 @@
+"""Running a sweep: config -> plan -> data check -> train each pending run -> store.
+
+The plan is deterministic and every run has a content-hash id, so a sweep that is
+interrupted, or extended with new alpha values or seeds, is resumed by running it again:
+finished runs (done or diverged) are skipped. A run that raises is recorded as `failed`
+with its error and the sweep goes on; `retry_failed=True` trains those again.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from lsexp import __version__
+from lsexp.config import SweepConfig
+from lsexp.data import load_splits, require_dataset
+from lsexp.engine import Interrupted, RunObserver, RunResult, resolve_device, train_run
+from lsexp.store import ResultsStore, RunSpec, config_hash, plan_runs
+
+
+class SweepObserver(Protocol):
+    """Sweep-level progress events (the CLI renders them)."""
+
+    def sweep_started(self, total: int, pending: list[RunSpec], device: str) -> None: ...
+    def data_loading(self, name: str) -> None: ...
+    def run_started(self, spec: RunSpec, index: int, n_pending: int) -> RunObserver: ...
+    def run_finished(self, spec: RunSpec, status: str, summary: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunOutcome:
+    spec: RunSpec
+    status: str  # done | diverged | failed | skipped-<previous status>
+    summary: dict[str, Any]
+
+
+@dataclass
+class SweepResult:
+    out_dir: Path
+    outcomes: list[RunOutcome]
+    device: str
+
+    @property
+    def n_failed(self) -> int:
+        return sum(o.status == "failed" for o in self.outcomes)
+
+
+def default_out_dir(config: SweepConfig) -> Path:
+    return Path("results") / config.name
+
+
+def pending_runs(store: ResultsStore, plan: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
+    todo = []
+    for spec in plan:
+        status = store.status_of(spec)
+        if status == "pending" or (status == "failed" and retry_failed):
+            todo.append(spec)
+    return todo
+
+
+def _git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    """Where and with what a run was computed (not part of its identity)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    return {
+        "lsexp_version": __version__,
+        "git_commit": _git_commit(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "python_version": platform.python_version(),
+        "device": str(device),
+        "device_name": name or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def _record(
+    spec: RunSpec,
+    config: SweepConfig,
+    result: RunResult | None,
+    status: str,
+    started: float,
+    prov: dict[str, Any],
+    error: str | None = None,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "config_hash": config_hash(config),
+        "status": status,
+        "alpha": spec.alpha,
+        "seed": spec.seed,
+        "dataset": config.data.name,
+        "model": config.model.name,
+        "identity": spec.identity,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_seconds": round(time.time() - started, 3),
+        "provenance": prov,
+    }
+    if result is not None:
+        record.update(
+            test_metrics=result.test_metrics,
+            diverged_epoch=result.diverged_epoch,
+            n_parameters=result.n_parameters,
+            train_seconds=round(result.train_seconds, 3),
+            eval_seconds=round(result.eval_seconds, 3),
+            epochs_completed=len(result.history),
+        )
+    if error is not None:
+        record["error"] = error
+    return record
+
+
+def run_sweep(
+    config: SweepConfig,
+    out_dir: Path | None = None,
+    *,
+    device: str | None = None,
+    observer: SweepObserver | None = None,
+    retry_failed: bool = False,
+    force_new: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> SweepResult:
+    """Train every pending run of `config` into `out_dir` (default results/<name>)."""
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
+    torch_device = resolve_device(device or config.device)
+    plan = plan_runs(config)
+    # Check the data before touching the results folder: a missing dataset creates nothing.
+    require_dataset(config.data.name, _root(config))
+    store = ResultsStore(out_dir)
+    with store.lock():
+        if not force_new:
+            store.check_same_identity(config)
+        store.write_sweep_file(config)
+        todo = pending_runs(store, plan, retry_failed)
+        outcomes = [
+            RunOutcome(s, f"skipped-{store.status_of(s)}", {}) for s in plan if s not in todo
+        ]
+        if observer:
+            observer.sweep_started(len(plan), todo, str(torch_device))
+        if not todo:
+            return SweepResult(out_dir, outcomes, str(torch_device))
+        if observer:
+            observer.data_loading(config.data.name)
+        splits = load_splits(
+            config.data.name,
+            _root(config),
+            config.data.val_size,
+            config.data.split_seed,
+            device=torch_device,
+        )
+        prov = provenance(torch_device)
+        for i, spec in enumerate(todo):
+            run_observer = observer.run_started(spec, i, len(todo)) if observer else None
+            started = time.time()
+            try:
+                result = train_run(
+                    config,
+                    spec.alpha,
+                    spec.seed,
+                    splits,
+                    torch_device,
+                    observer=run_observer,
+                    should_stop=should_stop,
+                )
+            except (Interrupted, KeyboardInterrupt):
+                raise
+            except Exception as e:  # one bad run must not lose the sweep
+                error = f"{type(e).__name__}: {e}"
+                record = _record(spec, config, None, "failed", started, prov, error=error)
+                record["traceback"] = traceback.format_exc()
+                store.write_run(spec, record, [], None)
+                outcome = RunOutcome(spec, "failed", {"error": error})
+            else:
+                record = _record(spec, config, result, result.status, started, prov)
+                store.write_run(spec, record, result.history, result.predictions)
+                summary = dict(result.test_metrics)
+                summary["seconds"] = record["wall_seconds"]
+                if result.diverged_epoch is not None:
+                    summary["diverged_epoch"] = result.diverged_epoch
+                outcome = RunOutcome(spec, result.status, summary)
+            outcomes.append(outcome)
+            if observer:
+                observer.run_finished(spec, outcome.status, outcome.summary)
+    return SweepResult(out_dir, outcomes, str(torch_device))
+
+
+def _root(config: SweepConfig) -> Path | None:
+    return Path(config.data.root).expanduser() if config.data.root else None
