@@ -11,14 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fakedata import (
-    IDX_FILES,
-    decode_index,
-    fake_label,
-    write_fake_cifar,
-    write_fake_cifar_tarball,
-    write_fake_mnist,
-)
 
 from lsexp import data
 from lsexp.data import (
@@ -31,6 +23,14 @@ from lsexp.data import (
     require_dataset,
 )
 from lsexp.errors import DataError
+from tests.fakedata import (
+    IDX_FILES,
+    decode_index,
+    fake_label,
+    write_fake_cifar,
+    write_fake_cifar_tarball,
+    write_fake_mnist,
+)
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 MINI_TRAIN_PER_CLASS = 500  # as built by scripts/build_mini_dataset.py

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny configs that train in about a second on the bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lsexp.config import SweepConfig, validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny_config_dict(**sections) -> dict:
+    cfg = {
+        "name": "tiny",
+        "data": {"name": "fashion_mnist_mini", "val_size": 500},
+        "model": {"name": "mlp", "hidden": [32]},
+        "train": {"epochs": 2, "batch_size": 256, "lr": 0.05},
+        "sweep": {"alpha": [0.0, 0.2], "seeds": [0]},
+        "eval": {"n_bins": 10},
+    }
+    for key, value in sections.items():
+        # Sections merge into the defaults, except `model`, whose keys depend on its name.
+        merge = isinstance(value, dict) and key != "model"
+        cfg[key] = {**cfg.get(key, {}), **value} if merge else value
+    return cfg
+
+
+@pytest.fixture
+def tiny_config() -> SweepConfig:
+    return validate(tiny_config_dict(), "<test>")
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict()))
+    return path

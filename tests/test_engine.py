@@ -1,0 +1,157 @@
+"""The training loop: determinism, pairing across alpha, divergence, augmentation, LR."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lsexp import engine
+from lsexp.config import validate
+from lsexp.data import load_splits
+from lsexp.engine import lr_lambda, random_crop_flip, train_run
+from tests.conftest import tiny_config_dict
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits("fashion_mnist_mini", None, val_size=500)
+
+
+def _config(**sections):
+    return validate(tiny_config_dict(**sections), "<test>")
+
+
+def test_same_run_twice_gives_identical_metrics(splits):
+    config = _config()
+    a = train_run(config, 0.1, 3, splits, CPU)
+    b = train_run(config, 0.1, 3, splits, CPU)
+    assert a.status == b.status == "done"
+    assert a.test_metrics == b.test_metrics
+    np.testing.assert_array_equal(a.predictions["test_logits"], b.predictions["test_logits"])
+
+
+def test_different_seed_gives_different_run(splits):
+    config = _config()
+    a = train_run(config, 0.1, 0, splits, CPU)
+    b = train_run(config, 0.1, 1, splits, CPU)
+    assert not np.array_equal(a.predictions["test_logits"], b.predictions["test_logits"])
+
+
+def test_runs_are_paired_by_seed_across_alpha(splits, monkeypatch):
+    """Same seed -> same initial weights and the same batches, whatever alpha is."""
+    seen: dict[float, dict] = {}
+    real_build = engine.build_model
+    real_loss = engine.smoothed_cross_entropy
+
+    def spy_build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        seen[current]["init"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return model
+
+    def spy_loss(logits, y, alpha):
+        seen[current]["targets"].append(y.clone())
+        return real_loss(logits, y, alpha)
+
+    monkeypatch.setattr(engine, "build_model", spy_build)
+    monkeypatch.setattr(engine, "smoothed_cross_entropy", spy_loss)
+    config = _config(train={"augment": True})
+    for current in (0.0, 0.3):
+        seen[current] = {"targets": []}
+        train_run(config, current, 7, splits, CPU)
+    init0, init3 = seen[0.0]["init"], seen[0.3]["init"]
+    assert all(torch.equal(init0[k], init3[k]) for k in init0)
+    t0, t3 = seen[0.0]["targets"], seen[0.3]["targets"]
+    assert len(t0) == len(t3) > 1
+    assert all(torch.equal(x, y) for x, y in zip(t0, t3, strict=True))
+
+
+def test_training_does_not_touch_global_rng(splits):
+    before = torch.random.get_rng_state()
+    train_run(_config(), 0.1, 0, splits, CPU)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_history_has_the_promised_columns(splits):
+    result = train_run(_config(), 0.1, 0, splits, CPU)
+    assert len(result.history) == 2
+    for key in ("train_loss", "train_acc", "val_acc", "val_nll", "val_ece", "val_logit_gap"):
+        assert all(math.isfinite(row[key]) for row in result.history), key
+    assert result.predictions["val_logits"].shape == (500, 10)
+    assert result.predictions["test_logits"].dtype == np.float32
+    assert result.predictions["test_labels"].shape == (2000,)
+
+
+def test_learns_something(splits):
+    result = train_run(_config(train={"epochs": 3}), 0.0, 0, splits, CPU)
+    assert result.test_metrics["accuracy"] > 0.6  # 10 classes: chance is 0.1
+
+
+def test_nan_loss_is_recorded_as_diverged(splits, monkeypatch):
+    real_loss = engine.smoothed_cross_entropy
+    calls = {"n": 0}
+
+    def poisoned(logits, y, alpha):
+        calls["n"] += 1
+        loss = real_loss(logits, y, alpha)
+        return loss * math.nan if calls["n"] > 20 else loss  # epoch 2 (17 steps/epoch)
+
+    monkeypatch.setattr(engine, "smoothed_cross_entropy", poisoned)
+    result = train_run(_config(train={"epochs": 3}), 0.1, 0, splits, CPU)
+    assert result.status == "diverged"
+    assert result.diverged_epoch == 2
+    assert result.predictions is None
+
+
+def test_stop_request_interrupts_at_a_batch_boundary(splits):
+    with pytest.raises(engine.Interrupted):
+        train_run(_config(), 0.1, 0, splits, CPU, should_stop=lambda: True)
+
+
+def test_random_crop_flip_identity_and_shift():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(random_crop_flip(x, gen, pad=0, flip=False), x)
+    out = random_crop_flip(x, torch.Generator().manual_seed(1), pad=2, flip=True)
+    assert out.shape == x.shape
+    # Every output row is a (possibly flipped, shifted, zero-filled) window of the input.
+    for i in range(2):
+        vals = set(out[i].flatten().tolist()) - {0.0}
+        assert vals <= set(x[i].flatten().tolist())
+
+
+def test_random_crop_flip_flips_half_the_time():
+    x = torch.zeros(1000, 1, 4, 4)
+    x[:, :, :, 0] = 1.0  # a bar on the left edge
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), pad=0, flip=True)
+    flipped = (out[:, 0, 0, 3] == 1.0).float().mean().item()
+    assert 0.4 < flipped < 0.6
+
+
+def test_lr_schedules():
+    cos = lr_lambda("cosine", 100, 0)
+    assert cos(0) == pytest.approx(1.0)
+    assert cos(50) == pytest.approx(0.5)
+    assert cos(100) == pytest.approx(0.0, abs=1e-12)
+    warm = lr_lambda("cosine", 100, 10)
+    assert warm(0) == pytest.approx(0.1)
+    assert warm(9) == pytest.approx(1.0)
+    one = lr_lambda("onecycle", 100, 0)
+    assert one(0) == pytest.approx(0.1)
+    assert one(30) == pytest.approx(1.0)
+    assert one(100) == pytest.approx(0.0)
+    assert lr_lambda("constant", 100, 0)(77) == 1.0
+
+
+def test_resolve_device():
+    assert engine.resolve_device("cpu") == CPU
+    assert engine.resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        from lsexp.errors import LsexpError
+
+        with pytest.raises(LsexpError, match="CUDA is not available"):
+            engine.resolve_device("cuda")

@@ -1,0 +1,247 @@
+"""Sweep orchestration, the results store and the report, on tiny real runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lsexp import metrics, store, sweep
+from lsexp.config import validate
+from lsexp.errors import DataError, LockedError, ResultsError
+from lsexp.report import write_report
+from lsexp.store import ResultsStore, atomic_write_bytes, plan_runs
+from lsexp.sweep import run_sweep
+from tests.conftest import tiny_config_dict
+
+
+def _config(**sections):
+    return validate(tiny_config_dict(**sections), "<test>")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------
+# plan and ids
+# ---------------------------------------------------------------------------------------
+
+
+def test_plan_ids_are_stable_and_identity_based():
+    config = _config()
+    a, b = plan_runs(config), plan_runs(_config())
+    assert [s.run_id for s in a] == [s.run_id for s in b]
+    assert len({s.run_id for s in a}) == len(a) == 2
+    # Not part of identity: device, data root, eval batch size.
+    same = _config(device="cpu", data={"root": "/elsewhere"}, eval={"batch_size": 7})
+    assert [s.run_id for s in plan_runs(same)] == [s.run_id for s in a]
+    # Part of identity: anything that changes what is computed.
+    other = _config(train={"lr": 0.01})
+    assert not {s.run_id for s in plan_runs(other)} & {s.run_id for s in a}
+    assert a[0].dirname.startswith("fashion_mnist_mini-mlp-a0.00-s0_")
+
+
+# ---------------------------------------------------------------------------------------
+# atomic files and the lock
+# ---------------------------------------------------------------------------------------
+
+
+def test_atomic_write_keeps_old_file_when_replace_fails(tmp_path, monkeypatch):
+    target = tmp_path / "f.json"
+    target.write_text("old")
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temp file left
+
+
+def test_atomic_write_respects_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "x", b"1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x").stat().st_mode) == 0o644
+
+
+def test_second_sweep_on_locked_folder_is_refused(tmp_path):
+    config = _config()
+    with (
+        ResultsStore(tmp_path / "out").lock(),
+        pytest.raises(LockedError, match=r"pid \d+ on .*started"),
+    ):
+        run_sweep(config, tmp_path / "out")
+    # Free again once the holder is gone.
+    with ResultsStore(tmp_path / "out").lock():
+        pass
+
+
+def test_unwritable_output_folder_is_a_clear_error(tmp_path):
+    if os.geteuid() == 0:
+        target = Path("/proc/lsexp-cannot-write-here")
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        target = tmp_path / "ro" / "out"
+    with pytest.raises(ResultsError, match="cannot write results"):
+        run_sweep(_config(), target)
+
+
+def test_missing_dataset_fails_before_anything_is_written(tmp_path):
+    config = _config(data={"name": "mnist", "root": str(tmp_path / "empty"), "val_size": 10})
+    with pytest.raises(DataError, match="lsexp data"):
+        run_sweep(config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# the sweep: files, resume, growth, changed settings, failures
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep") / "tiny"
+    result = run_sweep(_config(), out)
+    return out, result
+
+
+def test_sweep_writes_the_documented_layout(finished):
+    out, result = finished
+    assert [o.status for o in result.outcomes] == ["done", "done"]
+    assert (out / "sweep.yaml").exists()
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 2
+    for run in runs:
+        record = json.loads((run / "run.json").read_text())
+        assert record["status"] == "done"
+        assert record["run_id"] in run.name
+        for key in ("lsexp_version", "torch_version", "device", "threads", "host"):
+            assert key in record["provenance"]
+        with np.load(run / "predictions.npz", allow_pickle=False) as f:
+            assert set(f.files) == {"val_logits", "val_labels", "test_logits", "test_labels"}
+            assert f["test_logits"].dtype == np.float32
+            recomputed = metrics.all_metrics(f["test_logits"], f["test_labels"], n_bins=10)
+        assert recomputed == pytest.approx(record["test_metrics"])
+        with (run / "history.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 2 and "val_ece" in rows[0]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_rerun_skips_finished_runs_and_leaves_them_untouched(finished):
+    out, _ = finished
+    before = _snapshot(out / "runs")
+    result = run_sweep(_config(), out)
+    assert [o.status for o in result.outcomes] == ["skipped-done", "skipped-done"]
+    assert _snapshot(out / "runs") == before
+
+
+def test_adding_alphas_trains_only_the_new_runs(tmp_path):
+    out = tmp_path / "grow"
+    run_sweep(_config(sweep={"alpha": [0.0], "seeds": [0]}), out)
+    before = _snapshot(out / "runs")
+    result = run_sweep(_config(sweep={"alpha": [0.0, 0.3], "seeds": [0]}), out)
+    assert sorted(o.status for o in result.outcomes) == ["done", "skipped-done"]
+    after = _snapshot(out / "runs")
+    assert {k: v for k, v in after.items() if k in before} == before
+
+
+def test_changed_settings_are_refused_unless_forced(finished, tmp_path):
+    out, _ = finished
+    changed = _config(train={"lr": 0.01})
+    with pytest.raises(ResultsError, match=r"train\.lr 0\.05 -> 0\.01"):
+        run_sweep(changed, out)
+    # Device-only changes are not identity changes: nothing retrains.
+    result = run_sweep(_config(device="cpu"), out)
+    assert all(o.status.startswith("skipped") for o in result.outcomes)
+
+
+def test_unfinished_run_folder_is_trained_again(tmp_path):
+    out = tmp_path / "partial"
+    config = _config(sweep={"alpha": [0.1], "seeds": [0]})
+    run_sweep(config, out)
+    run_dir = next((out / "runs").iterdir())
+    (run_dir / "run.json").unlink()  # as if killed before the commit marker
+    result = run_sweep(config, out)
+    assert [o.status for o in result.outcomes] == ["done"]
+    assert (run_dir / "run.json").exists()
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    real = sweep.train_run
+
+    def flaky(config, alpha, seed, *args, **kwargs):
+        if alpha == 0.2:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(config, alpha, seed, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_run", flaky)
+    out = tmp_path / "flaky"
+    result = run_sweep(_config(), out)
+    assert sorted(o.status for o in result.outcomes) == ["done", "failed"]
+    assert result.n_failed == 1
+    failed = [json.loads(p.read_text()) for p in out.glob("runs/*/run.json")]
+    failed = [r for r in failed if r["status"] == "failed"]
+    assert "out of memory" in failed[0]["error"]
+    # Without --retry-failed the failed run stays failed; with it, only it reruns.
+    assert all(o.status.startswith("skipped") for o in run_sweep(_config(), out).outcomes)
+    monkeypatch.setattr(sweep, "train_run", real)
+    result = run_sweep(_config(), out, retry_failed=True)
+    assert sorted(o.status for o in result.outcomes) == ["done", "skipped-done"]
+
+
+# ---------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------
+
+
+def test_report_writes_tables_and_figures(finished):
+    out, _ = finished
+    rep = write_report(out)
+    names = {p.name for p in rep.files}
+    for name in ("runs.csv", "summary.csv", "summary.md", "summary.tex", "accuracy_vs_alpha.png",
+                 "ece_vs_alpha.png", "reliability.png", "logit_gap.png"):  # fmt: skip
+        assert name in names
+        assert (out / "report" / name).stat().st_size > 0
+    with (out / "report" / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [float(r["alpha"]) for r in rows] == [0.0, 0.2]
+    for col in ("alpha", "n_runs", "accuracy_mean", "accuracy_std", "nll_mean", "ece_mean",
+                "ece_std", "adaptive_ece_mean", "classwise_ece_mean", "brier_mean",
+                "mean_confidence_mean"):  # fmt: skip
+        assert col in rows[0], col
+    record = json.loads(next(out.glob("runs/*a0.00*/run.json")).read_text())
+    assert float(rows[0]["accuracy_mean"]) == pytest.approx(record["test_metrics"]["accuracy"])
+    md = (out / "report" / "summary.md").read_text()
+    assert "10 equal-width bins" in md and "Student-t" in md
+    assert (out / "report" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_excludes_and_counts_diverged_and_corrupt_runs(tmp_path):
+    out = tmp_path / "mixed"
+    config = _config(sweep={"alpha": [0.1], "seeds": [0, 1, 2]})
+    run_sweep(config, out)
+    runs = sorted((out / "runs").iterdir())
+    rec = json.loads((runs[0] / "run.json").read_text())
+    rec["status"] = "diverged"
+    (runs[0] / "run.json").write_text(json.dumps(rec))
+    (runs[1] / "run.json").write_text('{"status": "done", "alp')  # truncated
+    rep = write_report(out)
+    (group,) = rep.groups
+    assert len(group.runs) == 1 and group.n_diverged == 1
+    assert rep.n_unreadable == 1
+    assert any("corrupt run.json" in w for w in rep.warnings)
+    # The next sweep redoes the corrupt run and keeps the diverged one.
+    result = run_sweep(config, out)
+    assert sorted(o.status for o in result.outcomes) == ["done", "skipped-diverged", "skipped-done"]
