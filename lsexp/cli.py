@@ -38,14 +38,12 @@ from lsexp.errors import (
 )
 
 EPILOG = """\
+\b
 Examples:
-
-  lsexp sweep configs/quickstart.yaml                  # train every alpha x seed
-
+  lsexp sweep configs/quickstart.yaml          # train every alpha x seed
   lsexp sweep configs/cifar10.yaml train.epochs=2 sweep.seeds=[0,1] --out /tmp/try
-
-  lsexp report                                         # every sweep under results/
-
+  lsexp report                                 # every sweep under results/
+  lsexp status                                 # what is done, what is pending
   lsexp data import fashion_mnist /usr/share/datasets/fashion-mnist
 
 Exit codes: 0 ok, 1 a run failed, 2 bad usage/config/data, 3 folder locked, 130 interrupted.
@@ -54,7 +52,7 @@ Exit codes: 0 ok, 1 a run failed, 2 bad usage/config/data, 3 folder locked, 130 
 app = typer.Typer(
     name="lsexp",
     help="Label-smoothing calibration experiments: sweep alpha x seeds, then report "
-    "accuracy, NLL, ECE, reliability diagrams and verdicts.",
+    "accuracy, NLL, ECE (and friends), reliability diagrams and alpha curves.",
     epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
@@ -348,6 +346,12 @@ def _print_plan(config, target, plan, store, retry_failed, pending_runs) -> None
         table.add_row(f"{s.alpha:g}", str(s.seed), s.dirname, state)
     out.print(table)
     out.print(f"{len(plan)} runs, {len(todo)} would train (dry run: nothing written)")
+    from lsexp.data import check_dataset
+
+    root = Path(config.data.root).expanduser() if config.data.root else None
+    data = check_dataset(config.data.name, root)
+    state = "complete" if data.complete else f"NOT READY: {data.problem}"
+    out.print(f"dataset {config.data.name} at {data.path}: {state}", markup=False)
 
 
 def _print_summary(result) -> None:
