@@ -67,7 +67,7 @@ data_app = typer.Typer(
 app.add_typer(data_app, name="data")
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -82,6 +82,10 @@ def _errors() -> Iterator[None]:
     except LsexpError as e:
         err.print(f"error: {e}", markup=False, soft_wrap=True)
         raise typer.Exit(e.exit_code) from None
+    except OSError as e:  # disk full, permissions, a folder removed under us
+        where = f"{e.filename}: " if e.filename else ""
+        err.print(f"error: {where}{e.strerror or e}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 def _version(value: bool) -> None:
@@ -323,8 +327,8 @@ def sweep(
     _print_summary(result)
     if result.n_failed:
         err.print(
-            f"{result.n_failed} run(s) failed (see run.json 'error'); rerun with --retry-failed "
-            "to train them again.",
+            f"{result.n_failed} run(s) failed (see 'error' in their run.json); rerun with "
+            "--retry-failed to train them again.",
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
@@ -401,10 +405,14 @@ def report(
             metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
         ),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 if any run folder is unreadable.")
+    ] = False,
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
     from lsexp.report import write_report
 
+    n_unreadable = 0
     with _errors():
         for d in _sweep_dirs(dirs):
             rep = write_report(d)
@@ -415,6 +423,10 @@ def report(
                 err.print(f"warning: {w}", markup=False)
             for f in rep.files:
                 out.print(f"  wrote {f}", markup=False)
+            n_unreadable += rep.n_unreadable
+    if strict and n_unreadable:
+        err.print(f"error: {n_unreadable} unreadable run(s) (--strict)", markup=False)
+        raise typer.Exit(EXIT_RUN_FAILED)
 
 
 def _print_report_table(rep) -> None:
@@ -524,13 +536,13 @@ def data_check(root: RootOption = None) -> None:
 
     with _errors():
         statuses = [check_dataset(n, root) for n in DATASET_NAMES]
-    table = Table(title="datasets")
-    for col in ("name", "state", "path", "how to fix"):
-        table.add_column(col, overflow="fold")
+    width = max(len(s.name) for s in statuses)
     for s in statuses:
-        table.add_row(s.name, "complete" if s.complete else "missing/incomplete", str(s.path),
-                      s.problem or "")  # fmt: skip
-    out.print(table)
+        state = "complete" if s.complete else "missing "
+        style = "green" if s.complete else "yellow"
+        out.print(f"{s.name:<{width}}  [{style}]{state}[/{style}]  {s.path}", soft_wrap=True)
+        if s.problem:
+            out.print(f"    {s.problem}", markup=False, soft_wrap=True)
 
 
 def main() -> None:

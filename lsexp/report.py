@@ -19,7 +19,14 @@ import numpy as np
 from lsexp import metrics, plots
 from lsexp.config import SweepConfig
 from lsexp.stats import INTERVAL_METHOD, Summary, summarize
-from lsexp.store import ResultsStore, StoredRun, atomic_write_bytes, atomic_write_text, csv_text
+from lsexp.store import (
+    ResultsStore,
+    StoredRun,
+    UnreadableRun,
+    atomic_write_bytes,
+    atomic_write_text,
+    csv_text,
+)
 
 METRIC_NAMES = (
     "accuracy",
@@ -103,8 +110,9 @@ def collect(sweep_dir: Path) -> Report:
         try:
             row, logits, labels = _run_row(run, n_bins)
         except (OSError, KeyError, ValueError) as e:
-            notes.append(f"skipped {run.path.name}: unreadable predictions.npz ({e})")
-            unreadable.append(run)  # type: ignore[arg-type]
+            reason = f"unreadable predictions.npz ({e})"
+            notes.append(f"skipped {run.path.name}: {reason}")
+            unreadable.append(UnreadableRun(run.path, reason))
             continue
         g.runs.append(row)
         g.pooled_logits.append(logits)

@@ -242,6 +242,15 @@ class ResultsStore:
                 "folder with --out DIR"
             ) from None
 
+    def remove_stale_temp_files(self) -> int:
+        """Delete temp files left by a writer that was killed mid-write (call under lock)."""
+        n = 0
+        for path in [*self.root.glob(".*.tmp"), *self.runs_dir.glob("*/.*.tmp")]:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                n += 1
+        return n
+
     # -- sweep config --------------------------------------------------------------------
 
     def read_sweep_file(self) -> dict[str, Any] | None:

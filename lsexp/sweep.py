@@ -52,7 +52,8 @@ class SweepResult:
 
     @property
     def n_failed(self) -> int:
-        return sum(o.status == "failed" for o in self.outcomes)
+        """Runs that are failed now: failed in this invocation or earlier and not retried."""
+        return sum(o.status in ("failed", "skipped-failed") for o in self.outcomes)
 
 
 def default_out_dir(config: SweepConfig) -> Path:
@@ -153,6 +154,7 @@ def run_sweep(
     with store.lock():
         if not force_new:
             store.check_same_identity(config)
+        store.remove_stale_temp_files()
         store.write_sweep_file(config)
         todo = pending_runs(store, plan, retry_failed)
         outcomes = [
@@ -189,22 +191,42 @@ def run_sweep(
                 raise
             except Exception as e:  # one bad run must not lose the sweep
                 error = f"{type(e).__name__}: {e}"
-                record = _record(spec, config, None, "failed", started, prov, error=error)
-                record["traceback"] = traceback.format_exc()
-                store.write_run(spec, record, [], None)
-                outcome = RunOutcome(spec, "failed", {"error": error})
+                outcome = _save_failed(store, spec, config, started, prov, error)
             else:
                 record = _record(spec, config, result, result.status, started, prov)
-                store.write_run(spec, record, result.history, result.predictions)
-                summary = dict(result.test_metrics)
-                summary["seconds"] = record["wall_seconds"]
-                if result.diverged_epoch is not None:
-                    summary["diverged_epoch"] = result.diverged_epoch
-                outcome = RunOutcome(spec, result.status, summary)
+                try:
+                    store.write_run(spec, record, result.history, result.predictions)
+                except OSError as e:  # disk full, quota, folder removed: earlier runs stay
+                    error = f"could not save the run: {e.strerror or e}"
+                    outcome = _save_failed(store, spec, config, started, prov, error)
+                else:
+                    summary = dict(result.test_metrics)
+                    summary["seconds"] = record["wall_seconds"]
+                    if result.diverged_epoch is not None:
+                        summary["diverged_epoch"] = result.diverged_epoch
+                    outcome = RunOutcome(spec, result.status, summary)
             outcomes.append(outcome)
             if observer:
                 observer.run_finished(spec, outcome.status, outcome.summary)
     return SweepResult(out_dir, outcomes, str(torch_device))
+
+
+def _save_failed(
+    store: ResultsStore,
+    spec: RunSpec,
+    config: SweepConfig,
+    started: float,
+    prov: dict[str, Any],
+    error: str,
+) -> RunOutcome:
+    """Record a failed run; if even that cannot be written (disk full), say so and go on."""
+    record = _record(spec, config, None, "failed", started, prov, error=error)
+    record["traceback"] = traceback.format_exc()
+    try:
+        store.write_run(spec, record, [], None)
+    except OSError as e:
+        error += f" (and the failure record could not be written: {e.strerror or e})"
+    return RunOutcome(spec, "failed", {"error": error})
 
 
 def _root(config: SweepConfig) -> Path | None:
