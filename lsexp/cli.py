@@ -448,6 +448,11 @@ def _print_report_table(rep) -> None:
     out.print(table)
 
 
+def _run_state(store, spec, running: str | None) -> str:
+    state = store.status_of(spec)
+    return "running" if state == "pending" and spec.run_id == running else state
+
+
 @app.command()
 def status(
     dirs: Annotated[
@@ -466,8 +471,14 @@ def status(
         for d in _sweep_dirs(dirs):
             store = ResultsStore(d)
             config = store.load_config()
+            running = store.running_run_id()
             runs = [
-                {"alpha": s.alpha, "seed": s.seed, "run": s.dirname, "status": store.status_of(s)}
+                {
+                    "alpha": s.alpha,
+                    "seed": s.seed,
+                    "run": s.dirname,
+                    "status": _run_state(store, s, running),
+                }
                 for s in plan_runs(config)
             ]
             report_data.append({"sweep": str(d), "name": config.name, "runs": runs})

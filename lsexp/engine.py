@@ -63,6 +63,7 @@ class RunResult:
     n_parameters: int
     train_seconds: float
     eval_seconds: float
+    penultimate: dict[str, np.ndarray] | None = None  # see `penultimate_sample`
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -129,6 +130,37 @@ def random_crop_flip(
     batch = torch.arange(n, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n,h,w,c)
     return out.permute(0, 3, 1, 2).contiguous()
+
+
+PROJECTION_CLASSES = (0, 1, 2)
+PROJECTION_PER_CLASS = 300
+
+
+@torch.inference_mode()
+def penultimate_sample(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> dict[str, np.ndarray]:
+    """What the penultimate-layer figure of Müller et al. (2019, Fig. 1) needs, saved per run.
+
+    The first `PROJECTION_PER_CLASS` test examples of each of `PROJECTION_CLASSES`: their
+    penultimate activations, labels, and the rows ("templates") of the last layer's weight
+    matrix for those classes. `report` projects the activations onto the plane through
+    the three templates, so no model is kept and nothing is retrained.
+    """
+    was_training = model.training
+    model.eval()
+    idx = torch.cat([(y == k).nonzero().flatten()[:PROJECTION_PER_CLASS]
+                     for k in PROJECTION_CLASSES])  # fmt: skip
+    feats = [model.features(x[idx[i : i + batch_size]]).float()
+             for i in range(0, len(idx), batch_size)]  # fmt: skip
+    model.train(was_training)
+    classes = list(PROJECTION_CLASSES)
+    return {
+        "features": torch.cat(feats).cpu().numpy().astype(np.float32),
+        "labels": y[idx].cpu().numpy().astype(np.int64),
+        "templates": model.classifier.weight[classes].detach().float().cpu().numpy(),
+        "classes": np.array(classes, dtype=np.int64),
+    }
 
 
 @torch.inference_mode()
@@ -287,6 +319,9 @@ def train_run(
         "test_labels": test_y.astype(np.int64),
     }
     test_metrics = metrics.all_metrics(test_logits, test_y, n_bins=n_bins)
+    penultimate = None
+    if info.num_classes >= len(PROJECTION_CLASSES) and hasattr(model, "features"):
+        penultimate = penultimate_sample(model, splits.test_x, splits.test_y, eval_bs)
     eval_seconds += time.perf_counter() - t2
     if not all(math.isfinite(v) for v in test_metrics.values()):
         # Finite training loss but non-finite logits at test time: treat as diverged.
@@ -294,5 +329,6 @@ def train_run(
             "diverged", history, None, {}, t.epochs, n_params, train_seconds, eval_seconds
         )
     return RunResult(
-        "done", history, predictions, test_metrics, None, n_params, train_seconds, eval_seconds
-    )
+        "done", history, predictions, test_metrics, None, n_params, train_seconds, eval_seconds,
+        penultimate,
+    )  # fmt: skip

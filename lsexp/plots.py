@@ -142,3 +142,23 @@ def curves_by_alpha(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
+
+
+def projection(
+    ax: Axes,
+    xy: np.ndarray,
+    labels: np.ndarray,
+    classes: np.ndarray,
+    names: list[str],
+    *,
+    title: str,
+) -> None:
+    """Scatter of projected activations, one colour per class (Müller et al. 2019, Fig. 1)."""
+    for i, (k, name) in enumerate(zip(classes, names, strict=True)):
+        pts = xy[labels == k]
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, alpha=0.5, color=f"C{i}", label=name,
+                   edgecolors="none")  # fmt: skip
+    ax.set_title(title, fontsize=10)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, markerscale=2)

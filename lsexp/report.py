@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lsexp import metrics, plots
+from lsexp.calibration import apply_temperature, fit_temperature
 from lsexp.config import SweepConfig
 from lsexp.stats import INTERVAL_METHOD, Summary, summarize
 from lsexp.store import (
@@ -36,11 +37,20 @@ METRIC_NAMES = (
     "mce",
     "adaptive_ece",
     "classwise_ece",
+    "debiased_ece",
     "mean_confidence",
     "overconfidence",
     "logit_gap",
+    "temperature",
+    "nll_ts",
+    "ece_ts",
+    "adaptive_ece_ts",
 )
-LOWER_IS_BETTER = {"nll", "brier", "ece", "mce", "adaptive_ece", "classwise_ece"}
+LOWER_IS_BETTER = {
+    "nll", "brier", "ece", "mce", "adaptive_ece", "classwise_ece", "debiased_ece",
+    "nll_ts", "ece_ts", "adaptive_ece_ts",
+}  # fmt: skip
+N_BOOT = 200  # bootstrap resamples of the test set for each run's ECE interval
 
 
 @dataclass
@@ -52,6 +62,7 @@ class AlphaGroup:
     pooled_logits: list[np.ndarray] = field(default_factory=list)
     pooled_labels: list[np.ndarray] = field(default_factory=list)
     histories: list[list[dict[str, float]]] = field(default_factory=list)
+    stored: list[StoredRun] = field(default_factory=list)
 
     def stat(self, name: str) -> Summary:
         return summarize([r[name] for r in self.runs])
@@ -69,14 +80,39 @@ class Report:
     warnings: list[str]
 
 
+def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
+    """Every per-run number of the report, from saved logits (test; val for fitting T).
+
+    Temperature scaling (Guo et al. 2017) is fitted on the validation logits and applied
+    to the test logits; without a validation split the `_ts` columns are NaN.
+    """
+    logits, labels = preds["test_logits"], preds["test_labels"]
+    row = metrics.all_metrics(logits, labels, n_bins=n_bins)
+    probs = metrics.softmax(logits)
+    row["debiased_ece"] = metrics.debiased_ece(probs, labels, n_bins=n_bins)
+    low, high = metrics.ece_bootstrap_interval(probs, labels, n_bins=n_bins, n_boot=N_BOOT)
+    row["ece_boot_low"], row["ece_boot_high"] = low, high
+    if len(preds.get("val_labels", ())) > 0:
+        t = fit_temperature(preds["val_logits"], preds["val_labels"])
+        scaled = apply_temperature(logits, t)
+        probs_ts = metrics.softmax(scaled)
+        row["temperature"] = t
+        row["nll_ts"] = metrics.nll_from_logits(scaled, labels)
+        row["ece_ts"] = metrics.ece(probs_ts, labels, n_bins=n_bins)
+        row["adaptive_ece_ts"] = metrics.adaptive_ece(probs_ts, labels, n_bins=n_bins)
+    else:
+        for key in ("temperature", "nll_ts", "ece_ts", "adaptive_ece_ts"):
+            row[key] = math.nan
+    row["n_test"] = len(labels)
+    return row
+
+
 def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     preds = run.predictions()
-    logits, labels = preds["test_logits"], preds["test_labels"]
     row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
-    row.update(metrics.all_metrics(logits, labels, n_bins=n_bins))
-    row["n_test"] = len(labels)
+    row.update(run_metrics(preds, n_bins))
     row["run_dir"] = run.path.name
-    return row, logits, labels
+    return row, preds["test_logits"], preds["test_labels"]
 
 
 def collect(sweep_dir: Path) -> Report:
@@ -118,6 +154,7 @@ def collect(sweep_dir: Path) -> Report:
         g.pooled_logits.append(logits)
         g.pooled_labels.append(labels)
         g.histories.append(run.history())
+        g.stored.append(run)
         rows.append(row)
     if other:
         notes.append(f"ignored {other} run(s) of other settings (different config_hash)")
@@ -212,9 +249,28 @@ def summary_markdown(report: Report) -> str:
         "conf. − acc. > 0 means over-confident, < 0 under-confident. Logit gap = top logit "
         "minus the mean of the others, averaged over test examples.",
         "",
-        "Figures: `accuracy_vs_alpha.png`, `ece_vs_alpha.png`, `reliability.png`, "
-        "`logit_gap.png`. Per-run numbers: `runs.csv`.",
+        "Figures: `accuracy_vs_alpha.png`, `ece_vs_alpha.png`, `ece_ts_vs_alpha.png`, "
+        "`reliability.png`, `logit_gap.png`, `projection.png`. Per-run numbers (with a "
+        f"{N_BOOT}-resample bootstrap interval of each run's ECE over test examples): "
+        "`runs.csv`.",
+        "",
+        "## Temperature scaling and a less biased ECE",
+        "",
+        "T minimises the validation NLL of softmax(logits / T) (Guo et al. 2017) and is "
+        "applied to the test logits. Debiased ECE: the l2 calibration error estimator of "
+        f"Kumar et al. 2019 with {n_bins} equal-mass bins (plug-in ECE is biased upward; "
+        "compare small differences with this column).",
+        "",
+        "| α | T | NLL | NLL after TS | ECE | ECE after TS | adaptive ECE after TS "
+        "| debiased ECE (l2) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    for g in report.groups:
+        lines.append(
+            f"| {g.alpha:g} | {_pm(g.stat('temperature'), 3)} | {_pm(g.stat('nll'))} "
+            f"| {_pm(g.stat('nll_ts'))} | {_pm(g.stat('ece'))} | {_pm(g.stat('ece_ts'))} "
+            f"| {_pm(g.stat('adaptive_ece_ts'))} | {_pm(g.stat('debiased_ece'))} |"
+        )
     if report.warnings:
         lines += ["", "## Notes", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(lines) + "\n"
@@ -292,6 +348,81 @@ def figure_metric(report: Report, name: str, ylabel: str, path: Path, scale: flo
     plots.metric_vs_alpha(ax, alphas, mean * scale, hw * scale, n, ylabel=ylabel)
     ax.set_title(f"{_title(report)}\nmean over seeds, error bars: 95% t-interval", fontsize=10)
     _save(fig, path)
+
+
+def figure_ece_ts(report: Report, path: Path) -> None:
+    """ECE before and after temperature scaling on one axis (Müller et al. 2019, Table 3)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, label, color in (("ece", "no post-hoc calibration", "C3"),
+                               ("ece_ts", "after temperature scaling", "C0")):  # fmt: skip
+        alphas, mean, hw, n = _arrays(report, name)
+        plots.metric_vs_alpha(ax, alphas, mean * 100, hw * 100, n, label=label, color=color,
+                              annotate_n=name == "ece",
+                              ylabel=f"test ECE (%, {report.config.eval.n_bins} bins)")  # fmt: skip
+    ax.legend(fontsize=8)
+    ax.set_title(f"{_title(report)}\nlabel smoothing vs temperature scaling "
+                 "(T fitted on val); 95% t-intervals", fontsize=10)  # fmt: skip
+    _save(fig, path)
+
+
+def projection_points(pen: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """2-D coordinates of penultimate activations in the plane through 3 class templates.
+
+    Müller et al. (2019, Sec. 2): take the last-layer weight rows w_a, w_b, w_c of three
+    classes, an orthonormal basis (e1, e2) of the plane through them (Gram-Schmidt on
+    w_b - w_a, w_c - w_a), and project each activation x to ((x - w_a)·e1, (x - w_a)·e2).
+    """
+    w = pen["templates"].astype(np.float64)
+    u, v = w[1] - w[0], w[2] - w[0]
+    e1 = u / np.linalg.norm(u)
+    v = v - (v @ e1) * e1
+    e2 = v / np.linalg.norm(v)
+    x = pen["features"].astype(np.float64) - w[0]
+    return np.stack([x @ e1, x @ e2], axis=1), pen["labels"]
+
+
+def figure_projection(report: Report, path: Path) -> bool:
+    """α = 0 beside a smoothed α (0.1 if swept, else the largest), first common seed."""
+    import matplotlib.pyplot as plt
+
+    by_alpha = {g.alpha: g for g in report.groups if g.stored}
+    if 0.0 not in by_alpha or len(by_alpha) < 2:
+        return False
+    smoothed = 0.1 if 0.1 in by_alpha else max(by_alpha)
+    seeds = {r.seed for r in by_alpha[0.0].stored} & {r.seed for r in by_alpha[smoothed].stored}
+    if not seeds:
+        return False
+    seed = min(seeds)
+    pens = []
+    for a in (0.0, smoothed):
+        run = next(r for r in by_alpha[a].stored if r.seed == seed)
+        pen = run.penultimate()
+        if pen is None:
+            return False
+        pens.append((a, pen))
+    info_classes = _class_names(report)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    for ax, (a, pen) in zip(axes, pens, strict=True):
+        xy, labels = projection_points(pen)
+        names = [info_classes[k] if k < len(info_classes) else str(k) for k in pen["classes"]]
+        title = f"α = {a:g} (seed {seed}; axes scaled per panel)"
+        plots.projection(ax, xy, labels, pen["classes"], names, title=title)
+    fig.suptitle(
+        "Penultimate-layer activations projected onto the plane through three class "
+        f"templates (Müller et al. 2019, Fig. 1) — {_title(report)}",
+        fontsize=10,
+    )
+    _save(fig, path)
+    return True
+
+
+def _class_names(report: Report) -> tuple[str, ...]:
+    from lsexp.data import DATASETS
+
+    info = DATASETS.get(report.config.data.name)
+    return info.classes if info is not None else ()
 
 
 def figure_reliability(report: Report, path: Path) -> None:
@@ -388,10 +519,19 @@ def write_report(sweep_dir: str | Path) -> Report:
             )
             figure_metric(report, "ece", f"test ECE (%, {report.config.eval.n_bins} bins)",
                           out / "ece_vs_alpha.png", 100)  # fmt: skip
+            figure_ece_ts(report, out / "ece_ts_vs_alpha.png")
             figure_reliability(report, out / "reliability.png")
             figure_logit_gap(report, out / "logit_gap.png")
-        report.files += [out / f for f in ("accuracy_vs_alpha.png", "ece_vs_alpha.png",
-                                           "reliability.png", "logit_gap.png")]  # fmt: skip
+            projected = figure_projection(report, out / "projection.png")
+            if not projected:
+                report.warnings.append(
+                    "no projection.png: needs alpha = 0 and a smoothed alpha with a common seed "
+                    "and saved penultimate activations"
+                )
+        names = ["accuracy_vs_alpha.png", "ece_vs_alpha.png", "ece_ts_vs_alpha.png",
+                 "reliability.png", "logit_gap.png"]  # fmt: skip
+        names += ["projection.png"] if projected else []
+        report.files += [out / name for name in names]
     else:
         report.warnings.append("no finished runs: no figures written")
     return report

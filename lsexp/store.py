@@ -8,6 +8,8 @@
     run.json              status (done | diverged | failed), metrics, timings, provenance
     history.csv           one row per epoch
     predictions.npz       float32 logits + int64 labels for val and test
+    penultimate.npz       penultimate activations of test examples of 3 classes + their
+                          last-layer weight rows (for the Müller et al. 2019 projection)
   report/                 written by `lsexp report`
 ```
 
@@ -28,7 +30,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ REPORT_DIR = "report"
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "predictions.npz"
+PENULTIMATE_FILE = "penultimate.npz"
 FINAL_STATUSES = ("done", "diverged")
 
 
@@ -170,6 +173,14 @@ class StoredRun:
         with np.load(self.path / PREDICTIONS_FILE, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
 
+    def penultimate(self) -> dict[str, np.ndarray] | None:
+        """Penultimate activations of a few test examples (None for older runs)."""
+        path = self.path / PENULTIMATE_FILE
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+
     def history(self) -> list[dict[str, float]]:
         path = self.path / HISTORY_FILE
         if not path.exists():
@@ -200,8 +211,12 @@ class ResultsStore:
     # -- folder-wide lock ----------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder's lock for the duration; LockedError names the holder if taken."""
+    def lock(self) -> Iterator[Callable[[str | None], None]]:
+        """Hold the folder's lock for the duration; LockedError names the holder if taken.
+
+        Yields `set_running(run_id)`, which records the run in training in the lock file so
+        that `lsexp status` can show it as running.
+        """
         self.ensure_writable()
         path = self.root / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -221,15 +236,35 @@ class ResultsStore:
                 "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(holder).encode(), 0)
+
+            def set_running(run_id: str | None) -> None:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps({**holder, "running": run_id}).encode(), 0)
+
+            set_running(None)
             try:
-                yield
+                yield set_running
             finally:
                 os.ftruncate(fd, 0)
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+    def running_run_id(self) -> str | None:
+        """The run a live sweep is training now, from the lock file (None if none)."""
+        try:
+            holder = json.loads((self.root / LOCK_FILE).read_text())
+        except (OSError, ValueError):
+            return None  # no lock file, or empty: released
+        if not isinstance(holder, dict):
+            return None
+        if holder.get("host") == socket.gethostname():
+            # Same machine: a holder killed with SIGKILL leaves its text behind; check the pid.
+            try:
+                os.kill(int(holder["pid"]), 0)
+            except (OSError, KeyError, ValueError, TypeError):
+                return None
+        return holder.get("running")
 
     def ensure_writable(self) -> None:
         try:
@@ -331,14 +366,16 @@ class ResultsStore:
         record: dict[str, Any],
         history: list[dict[str, Any]],
         predictions: dict[str, np.ndarray] | None,
+        penultimate: dict[str, np.ndarray] | None = None,
     ) -> Path:
         """Write a finished run; run.json goes last, so it marks the run complete."""
         path = self.run_path(spec)
         path.mkdir(parents=True, exist_ok=True)
-        if predictions is not None:
-            buf = io.BytesIO()
-            np.savez(buf, **predictions)
-            atomic_write_bytes(path / PREDICTIONS_FILE, buf.getvalue())
+        for name, arrays in ((PREDICTIONS_FILE, predictions), (PENULTIMATE_FILE, penultimate)):
+            if arrays is not None:
+                buf = io.BytesIO()
+                np.savez(buf, **arrays)
+                atomic_write_bytes(path / name, buf.getvalue())
         atomic_write_text(path / HISTORY_FILE, csv_text(history))
         write_json(path / RUN_FILE, record)
         return path

@@ -151,7 +151,7 @@ def run_sweep(
     # Check the data before touching the results folder: a missing dataset creates nothing.
     require_dataset(config.data.name, _root(config))
     store = ResultsStore(out_dir)
-    with store.lock():
+    with store.lock() as set_running:
         if not force_new:
             store.check_same_identity(config)
         store.remove_stale_temp_files()
@@ -175,6 +175,7 @@ def run_sweep(
         )
         prov = provenance(torch_device)
         for i, spec in enumerate(todo):
+            set_running(spec.run_id)
             run_observer = observer.run_started(spec, i, len(todo)) if observer else None
             started = time.time()
             try:
@@ -195,7 +196,9 @@ def run_sweep(
             else:
                 record = _record(spec, config, result, result.status, started, prov)
                 try:
-                    store.write_run(spec, record, result.history, result.predictions)
+                    store.write_run(
+                        spec, record, result.history, result.predictions, result.penultimate
+                    )
                 except OSError as e:  # disk full, quota, folder removed: earlier runs stay
                     error = f"could not save the run: {e.strerror or e}"
                     outcome = _save_failed(store, spec, config, started, prov, error)

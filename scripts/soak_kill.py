@@ -24,9 +24,9 @@ import yaml
 CONFIG = {
     "name": "soak",
     "data": {"name": "fashion_mnist_mini", "val_size": 500},
-    "model": {"name": "mlp", "hidden": [64]},
-    "train": {"epochs": 3, "batch_size": 128, "lr": 0.05},
-    "sweep": {"alpha": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5], "seeds": [0, 1]},
+    "model": {"name": "mlp", "hidden": [128]},
+    "train": {"epochs": 20, "batch_size": 128, "lr": 0.05},
+    "sweep": {"alpha": [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5], "seeds": [0, 1, 2]},
 }
 
 
@@ -46,7 +46,7 @@ def main() -> int:
 
     for i in range(args.kills):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.5, 6.0)  # start-up is ~3 s: some kills land before training
+        delay = rng.uniform(1.0, 8.0)  # start-up is ~3 s: some kills land before training
         time.sleep(delay)
         proc.kill()
         proc.wait()

@@ -109,6 +109,26 @@ def test_sigterm_stops_cleanly_with_exit_130_and_resume_completes(tmp_path):
     assert len(list(out.glob("runs/*/run.json"))) == 4
 
 
+@pytest.mark.slow
+def test_status_shows_the_run_in_training(tmp_path):
+    cfg = _write_config(tmp_path, **FOUR_RUNS)
+    out = tmp_path / "out"
+    proc = _start_sweep(cfg, out)
+    try:
+        _wait_for_runs(out, 1, proc)
+        result = CliRunner().invoke(app, ["status", str(out), "--json"])
+        states = [r["status"] for r in json.loads(result.output)[0]["runs"]]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert states.count("running") <= 1 and "done" in states
+    assert "running" in states or states.count("done") == 4
+    # Killed: nothing is running any more, the interrupted run is pending again.
+    result = CliRunner().invoke(app, ["status", str(out), "--json"])
+    states = [r["status"] for r in json.loads(result.output)[0]["runs"]]
+    assert "running" not in states
+
+
 def test_lock_names_the_holder_and_is_freed_when_the_holder_dies(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(

@@ -245,3 +245,47 @@ def test_report_excludes_and_counts_diverged_and_corrupt_runs(tmp_path):
     # The next sweep redoes the corrupt run and keeps the diverged one.
     result = run_sweep(config, out)
     assert sorted(o.status for o in result.outcomes) == ["done", "skipped-diverged", "skipped-done"]
+
+
+def test_report_has_temperature_scaling_and_debiased_columns(finished):
+    out, _ = finished
+    write_report(out)
+    with (out / "report" / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    for row in runs:
+        t = float(row["temperature"])
+        assert 0.01 <= t <= 100
+        assert float(row["ece_boot_low"]) <= float(row["ece_boot_high"])
+        # TS never makes validation NLL worse; on test it should not be far worse either.
+        assert float(row["nll_ts"]) <= float(row["nll"]) * 1.1
+        assert 0 <= float(row["debiased_ece"]) <= 1
+    with (out / "report" / "summary.csv").open() as f:
+        summary = list(csv.DictReader(f))
+    for col in ("ece_ts_mean", "temperature_mean", "nll_ts_mean", "debiased_ece_mean"):
+        assert col in summary[0]
+    assert (out / "report" / "ece_ts_vs_alpha.png").exists()
+    assert (out / "report" / "projection.png").exists()
+
+
+def test_penultimate_sample_is_saved_and_projects_onto_the_template_plane(finished):
+    from lsexp.report import projection_points
+
+    out, _ = finished
+    run_dir = next(out.glob("runs/*a0.00*"))
+    with np.load(run_dir / "penultimate.npz", allow_pickle=False) as f:
+        pen = {k: f[k] for k in f.files}
+    assert pen["templates"].shape == (3, 32)  # hidden [32]: penultimate width 32
+    assert pen["features"].shape == (len(pen["labels"]), 32)
+    assert set(pen["labels"].tolist()) == {0, 1, 2}
+    # The templates themselves land on a triangle: w0 at the origin, w1 on the x axis.
+    probe = dict(pen, features=pen["templates"], labels=np.array([0, 1, 2]))
+    xy, _ = projection_points(probe)
+    np.testing.assert_allclose(xy[0], [0, 0], atol=1e-9)
+    assert abs(xy[1, 1]) < 1e-9 and xy[1, 0] > 0
+    u = pen["templates"][1].astype(np.float64) - pen["templates"][0]
+    assert xy[1, 0] == pytest.approx(np.linalg.norm(u))
+    # A point off the plane projects to the same place as its in-plane foot.
+    w = pen["templates"].astype(np.float64)
+    normal = np.linalg.svd(np.stack([w[1] - w[0], w[2] - w[0]]))[2][-1]
+    lifted = dict(pen, features=(w[2] + 5 * normal)[None], labels=np.array([2]))
+    np.testing.assert_allclose(projection_points(lifted)[0][0], xy[2], atol=1e-6)
