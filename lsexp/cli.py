@@ -286,8 +286,31 @@ def sweep(
         bool,
         typer.Option("--force-new", help="Allow a folder that holds runs of other settings."),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Train only the runs at plan positions = I mod N; several workers can share "
+            "one folder [default: from SLURM_ARRAY_TASK_ID/COUNT when set].",
+            metavar="I/N",
+        ),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="Submit the pending runs as one job array through submitit: slurm "
+            "(or local / debug, without Slurm) and return."
+        ),  # fmt: skip
+    ] = None,
+    slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition.")] = None,
+    gpus_per_task: Annotated[int, typer.Option(help="GPUs per array task.")] = 0,
+    cpus_per_task: Annotated[int, typer.Option(help="CPUs per array task.")] = 2,
+    timeout_min: Annotated[int, typer.Option(help="Time limit per array task.")] = 240,
+    claim_grace: Annotated[
+        float, typer.Option(help="Seconds after which a silent worker's claim is taken over.")
+    ] = 600.0,
 ) -> None:
     """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
+    from lsexp.cluster import SlurmOptions, parse_shard, submit
     from lsexp.config import load_config
     from lsexp.store import ResultsStore, plan_runs
     from lsexp.sweep import default_out_dir, pending_runs, run_sweep
@@ -295,11 +318,27 @@ def sweep(
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
             raise LsexpError(f"--device: expected auto, cpu, cuda or mps, got '{device}'")
+        shard_spec = parse_shard(shard)
         config = load_config(config_path, overrides or [])
         target = out_dir or default_out_dir(config)
         if dry_run:
             _print_plan(config, target, plan_runs(config), ResultsStore(target), retry_failed,
                         pending_runs)  # fmt: skip
+            return
+        if executor is not None:
+            options = SlurmOptions(slurm_partition, gpus_per_task, cpus_per_task, timeout_min)
+            jobs = submit(config, target, executor=executor, options=options, device=device,
+                          retry_failed=retry_failed, force_new=force_new)  # fmt: skip
+            if not jobs:
+                out.print("nothing to submit: every run is finished")
+                return
+            out.print(f"submitted {len(jobs)} run(s) as a job array: "
+                      f"{', '.join(str(j.job_id) for j in jobs)}", markup=False)  # fmt: skip
+            if executor != "slurm":  # local/debug: run them now and wait
+                failed = [j.job_id for j in jobs if _job_failed(j)]
+                if failed:
+                    raise LsexpError(f"array tasks failed: {', '.join(map(str, failed))}")
+            out.print(f"follow with: lsexp status {target}", markup=False)
             return
         stop = _StopFlag()
         old_int = signal.signal(signal.SIGINT, stop.handler)
@@ -309,11 +348,13 @@ def sweep(
                 with RichObserver(out) as observer:
                     result = run_sweep(config, target, device=device, observer=observer,
                                        retry_failed=retry_failed, force_new=force_new,
-                                       should_stop=stop)  # fmt: skip
+                                       should_stop=stop, shard=shard_spec,
+                                       claim_grace=claim_grace)  # fmt: skip
             else:
                 result = run_sweep(config, target, device=device, observer=PlainObserver(out),
                                    retry_failed=retry_failed, force_new=force_new,
-                                   should_stop=stop)  # fmt: skip
+                                   should_stop=stop, shard=shard_spec,
+                                   claim_grace=claim_grace)  # fmt: skip
         except (KeyboardInterrupt, _interrupted()):
             err.print(
                 f"interrupted; finished runs are saved in {target}. Run the same command again "
@@ -332,6 +373,14 @@ def sweep(
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _job_failed(job) -> bool:
+    try:
+        return any(status == "failed" for _, status in job.result())
+    except Exception as e:  # submitit re-raises the task's exception here
+        err.print(f"array task {job.job_id}: {type(e).__name__}: {e}", markup=False)
+        return True
 
 
 def _interrupted() -> type[Exception]:
@@ -372,8 +421,11 @@ def _print_summary(result) -> None:
                       num("nll"), num("ece"), num("seconds", 1))  # fmt: skip
     out.print(table)
     trained = sum(not o.status.startswith("skipped") for o in result.outcomes)
+    claimed = sum(o.status == "skipped-claimed" for o in result.outcomes)
+    finished = len(result.outcomes) - trained - claimed
+    by_others = f", {claimed} being trained by another worker" if claimed else ""
     out.print(
-        f"{trained} trained, {len(result.outcomes) - trained} already finished. "
+        f"{trained} trained, {finished} already finished{by_others}. "
         f"Next: lsexp report {result.out_dir}"
     )
 
@@ -450,7 +502,9 @@ def _print_report_table(rep) -> None:
 
 def _run_state(store, spec, running: str | None) -> str:
     state = store.status_of(spec)
-    return "running" if state == "pending" and spec.run_id == running else state
+    if state == "pending" and (spec.run_id == running or store.claim_holder(spec)):
+        return "running"
+    return state
 
 
 @app.command()

@@ -29,7 +29,9 @@ import json
 import os
 import socket
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,10 @@ HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "predictions.npz"
 PENULTIMATE_FILE = "penultimate.npz"
 FINAL_STATUSES = ("done", "diverged")
+CLAIM_FILE = ".claim"
+TAKEOVER_FILE = ".claim.takeover"
+HEARTBEAT_SECONDS = 30.0
+DEFAULT_CLAIM_GRACE = 600.0  # a claim whose heartbeat is older than this is dead
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,6 +202,74 @@ class UnreadableRun:
 
 
 # ---------------------------------------------------------------------------------------
+# Per-run claims: several workers (shards, Slurm array tasks) share one results folder
+# ---------------------------------------------------------------------------------------
+
+
+class RunClaim:
+    """An exclusive claim on one run: `runs/<run>/.claim` with host, pid and a heartbeat.
+
+    The file is created with O_EXCL, so two workers never both claim a run. A background
+    thread refreshes its mtime every `HEARTBEAT_SECONDS`; a claim whose mtime is older than
+    the grace period belongs to a dead worker and may be taken over (see `try_claim`).
+    """
+
+    def __init__(self, path: Path, token: str, heartbeat: float = HEARTBEAT_SECONDS):
+        self.path = path
+        self.token = token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(heartbeat,), daemon=True)
+        self._thread.start()
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(self.path.read_text()).get("token") == self.token:
+                self.path.unlink()
+
+
+def _claim_info(token: str) -> bytes:
+    return json.dumps({
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "claimed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "token": token,
+    }).encode()  # fmt: skip
+
+
+def _claim_live(path: Path, grace: float) -> bool:
+    """A claim is live while its heartbeat is fresh; on this host, while its pid exists too."""
+    age = _age(path)
+    if age is None or age > grace:
+        return False
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return True  # being written right now
+    if isinstance(info, dict) and info.get("host") == socket.gethostname():
+        try:
+            os.kill(int(info["pid"]), 0)
+        except ProcessLookupError:
+            return False  # killed (SIGKILL, OOM): no need to wait for the grace period
+        except (OSError, KeyError, ValueError, TypeError):
+            pass
+    return True
+
+
+def _age(path: Path) -> float | None:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------------------
 
@@ -277,14 +351,81 @@ class ResultsStore:
                 "folder with --out DIR"
             ) from None
 
-    def remove_stale_temp_files(self) -> int:
-        """Delete temp files left by a writer that was killed mid-write (call under lock)."""
+    def remove_stale_temp_files(self, grace: float = DEFAULT_CLAIM_GRACE) -> int:
+        """Delete temp files left by writers that were killed mid-write.
+
+        A run folder's temp files are removed unless a live claim protects the run (its
+        worker may be writing right now); temp files of the folder itself (sweep.yaml)
+        once they are older than `grace`.
+        """
         n = 0
-        for path in [*self.root.glob(".*.tmp"), *self.runs_dir.glob("*/.*.tmp")]:
+        paths = [p for p in self.root.glob(".*.tmp") if (_age(p) or 0) > grace]
+        for run_dir in self.runs_dir.glob("*/"):
+            if not _claim_live(run_dir / CLAIM_FILE, grace):
+                paths += run_dir.glob(".*.tmp")
+        for path in paths:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 n += 1
         return n
+
+    # -- per-run claims ------------------------------------------------------------------
+
+    def try_claim(
+        self,
+        spec: RunSpec,
+        grace: float = DEFAULT_CLAIM_GRACE,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> RunClaim | None:
+        """Claim a run for this process, or None if a live worker holds it.
+
+        A dead worker's claim (heartbeat older than `grace`) is taken over. Only the
+        worker that creates the takeover file (O_EXCL) may replace a stale claim, so two
+        workers taking over at once cannot both win.
+        """
+        run_dir = self.run_path(spec)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / CLAIM_FILE
+        token = uuid.uuid4().hex
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return self._take_over(path, token, grace, heartbeat)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_claim_info(token))
+        return RunClaim(path, token, heartbeat)
+
+    def _take_over(self, path: Path, token: str, grace: float, heartbeat: float):
+        if _claim_live(path, grace):
+            return None  # a live worker holds it
+        guard = path.with_name(TAKEOVER_FILE)
+        try:
+            fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            guard_age = _age(guard)
+            if guard_age is not None and guard_age > grace:  # a taker died mid-takeover
+                with contextlib.suppress(FileNotFoundError):
+                    guard.unlink()
+            return None
+        os.close(fd)
+        try:
+            if _claim_live(path, grace):  # re-check under the guard: someone may have just won
+                return None
+            atomic_write_bytes(path, _claim_info(token))
+            return RunClaim(path, token, heartbeat)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                guard.unlink()
+
+    def claim_holder(self, spec: RunSpec, grace: float = DEFAULT_CLAIM_GRACE) -> dict | None:
+        """Who holds a live claim on the run (None if nobody, or the claim is stale)."""
+        path = self.run_path(spec) / CLAIM_FILE
+        if not _claim_live(path, grace):
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"host": "?", "pid": "?"}
 
     # -- sweep config --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ with its error and the sweep goes on; `retry_failed=True` trains those again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -25,7 +26,14 @@ from lsexp import __version__
 from lsexp.config import SweepConfig
 from lsexp.data import load_splits, require_dataset
 from lsexp.engine import Interrupted, RunObserver, RunResult, resolve_device, train_run
-from lsexp.store import ResultsStore, RunSpec, config_hash, plan_runs
+from lsexp.store import (
+    DEFAULT_CLAIM_GRACE,
+    FINAL_STATUSES,
+    ResultsStore,
+    RunSpec,
+    config_hash,
+    plan_runs,
+)
 
 
 class SweepObserver(Protocol):
@@ -58,6 +66,12 @@ class SweepResult:
 
 def default_out_dir(config: SweepConfig) -> Path:
     return Path("results") / config.name
+
+
+def select_shard(plan: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """The runs at plan positions congruent to `index` mod `count` (alpha-major order, so
+    every shard gets a mix of alphas and its share of the slow ones)."""
+    return [spec for pos, spec in enumerate(plan) if pos % count == index]
 
 
 def pending_runs(store: ResultsStore, plan: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
@@ -143,18 +157,38 @@ def run_sweep(
     retry_failed: bool = False,
     force_new: bool = False,
     should_stop: Callable[[], bool] | None = None,
+    shard: tuple[int, int] | None = None,
+    run_ids: set[str] | None = None,
+    claim_grace: float = DEFAULT_CLAIM_GRACE,
 ) -> SweepResult:
-    """Train every pending run of `config` into `out_dir` (default results/<name>)."""
+    """Train every pending run of `config` into `out_dir` (default results/<name>).
+
+    Every run is claimed before training (`runs/<run>/.claim`), so any number of workers
+    can share a folder without training a run twice. A plain sweep also holds the folder
+    lock, which keeps two plain sweeps apart; a worker started with `shard=(i, n)` (or
+    with `run_ids`, as the Slurm array tasks are) relies on the claims alone and trains
+    only its share: the runs whose position in the plan is congruent to i mod n.
+    """
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
     torch_device = resolve_device(device or config.device)
     plan = plan_runs(config)
+    if shard is not None:
+        plan = select_shard(plan, *shard)
+    if run_ids is not None:
+        plan = [s for s in plan if s.run_id in run_ids]
     # Check the data before touching the results folder: a missing dataset creates nothing.
     require_dataset(config.data.name, _root(config))
     store = ResultsStore(out_dir)
-    with store.lock() as set_running:
+    worker = shard is not None or run_ids is not None
+    if worker:
+        store.ensure_writable()
+        lock = contextlib.nullcontext(lambda run_id: None)
+    else:
+        lock = store.lock()
+    with lock as set_running:
         if not force_new:
             store.check_same_identity(config)
-        store.remove_stale_temp_files()
+        store.remove_stale_temp_files(claim_grace)
         store.write_sweep_file(config)
         todo = pending_runs(store, plan, retry_failed)
         outcomes = [
@@ -164,54 +198,80 @@ def run_sweep(
             observer.sweep_started(len(plan), todo, str(torch_device))
         if not todo:
             return SweepResult(out_dir, outcomes, str(torch_device))
-        if observer:
-            observer.data_loading(config.data.name)
-        splits = load_splits(
-            config.data.name,
-            _root(config),
-            config.data.val_size,
-            config.data.split_seed,
-            device=torch_device,
-        )
+        splits = None
         prov = provenance(torch_device)
         for i, spec in enumerate(todo):
-            set_running(spec.run_id)
-            run_observer = observer.run_started(spec, i, len(todo)) if observer else None
-            started = time.time()
+            claim = store.try_claim(spec, claim_grace)
+            if claim is None:
+                outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
+                continue
             try:
-                result = train_run(
-                    config,
-                    spec.alpha,
-                    spec.seed,
-                    splits,
-                    torch_device,
-                    observer=run_observer,
-                    should_stop=should_stop,
-                )
-            except (Interrupted, KeyboardInterrupt):
-                raise
-            except Exception as e:  # one bad run must not lose the sweep
-                error = f"{type(e).__name__}: {e}"
-                outcome = _save_failed(store, spec, config, started, prov, error)
-            else:
-                record = _record(spec, config, result, result.status, started, prov)
-                try:
-                    store.write_run(
-                        spec, record, result.history, result.predictions, result.penultimate
+                if store.status_of(spec) in FINAL_STATUSES:  # finished by another worker
+                    outcomes.append(RunOutcome(spec, f"skipped-{store.status_of(spec)}", {}))
+                    continue
+                if splits is None:
+                    if observer:
+                        observer.data_loading(config.data.name)
+                    splits = load_splits(
+                        config.data.name,
+                        _root(config),
+                        config.data.val_size,
+                        config.data.split_seed,
+                        device=torch_device,
                     )
-                except OSError as e:  # disk full, quota, folder removed: earlier runs stay
-                    error = f"could not save the run: {e.strerror or e}"
-                    outcome = _save_failed(store, spec, config, started, prov, error)
-                else:
-                    summary = dict(result.test_metrics)
-                    summary["seconds"] = record["wall_seconds"]
-                    if result.diverged_epoch is not None:
-                        summary["diverged_epoch"] = result.diverged_epoch
-                    outcome = RunOutcome(spec, result.status, summary)
+                set_running(spec.run_id)
+                outcome = _train_and_save(
+                    store, spec, config, splits, torch_device, prov, observer, i, len(todo),
+                    should_stop,
+                )  # fmt: skip
+            finally:
+                claim.release()
             outcomes.append(outcome)
             if observer:
                 observer.run_finished(spec, outcome.status, outcome.summary)
     return SweepResult(out_dir, outcomes, str(torch_device))
+
+
+def _train_and_save(
+    store: ResultsStore,
+    spec: RunSpec,
+    config: SweepConfig,
+    splits: Any,
+    torch_device: torch.device,
+    prov: dict[str, Any],
+    observer: SweepObserver | None,
+    index: int,
+    n_todo: int,
+    should_stop: Callable[[], bool] | None,
+) -> RunOutcome:
+    """Train one claimed run and write it; a failure is recorded, never raised."""
+    run_observer = observer.run_started(spec, index, n_todo) if observer else None
+    started = time.time()
+    try:
+        result = train_run(
+            config,
+            spec.alpha,
+            spec.seed,
+            splits,
+            torch_device,
+            observer=run_observer,
+            should_stop=should_stop,
+        )
+    except (Interrupted, KeyboardInterrupt):
+        raise
+    except Exception as e:  # one bad run must not lose the sweep
+        return _save_failed(store, spec, config, started, prov, f"{type(e).__name__}: {e}")
+    record = _record(spec, config, result, result.status, started, prov)
+    try:
+        store.write_run(spec, record, result.history, result.predictions, result.penultimate)
+    except OSError as e:  # disk full, quota, folder removed: earlier runs stay
+        error = f"could not save the run: {e.strerror or e}"
+        return _save_failed(store, spec, config, started, prov, error)
+    summary = dict(result.test_metrics)
+    summary["seconds"] = record["wall_seconds"]
+    if result.diverged_epoch is not None:
+        summary["diverged_epoch"] = result.diverged_epoch
+    return RunOutcome(spec, result.status, summary)
 
 
 def _save_failed(

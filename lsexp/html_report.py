@@ -48,12 +48,12 @@ h2 { font-size: 1.3rem; margin: 2.2rem 0 .8rem; padding-bottom: .2rem;
 p { margin: 0 0 .9rem; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .85em; }
 code { background: #f1f1ee; padding: 0 .25em; border-radius: 3px; }
+pre code { background: none; padding: 0; font-size: inherit; }
 pre { background: #f7f7f4; border: 1px solid var(--rule); padding: .8rem 1rem;
       overflow-x: auto; white-space: pre-wrap; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
-caption { caption-side: bottom; color: var(--muted); font-size: .85rem; text-align: left;
-          padding-top: .4rem; }
+.note { color: var(--muted); font-size: .85rem; }
 th, td { padding: .35rem .6rem; vertical-align: top; text-align: left; }
 thead th { border-top: 2px solid var(--ink); border-bottom: 1px solid var(--ink); }
 tbody tr:last-child td { border-bottom: 2px solid var(--ink); }
@@ -189,8 +189,9 @@ def _summary_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
     return (
         '<div class="table-wrap"><table class="summary">\n'
         f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n"
-        f"<caption>Numbers to {SIGNIFICANT_DIGITS} significant digits; "
-        f"{MISSING} = not available.</caption>\n</table></div>"
+        "</table></div>\n"
+        f'<p class="note">Numbers to {SIGNIFICANT_DIGITS} significant digits; '
+        f"{MISSING} = not available.</p>"
     )
 
 

@@ -1,0 +1,153 @@
+"""Sharded sweeps, per-run claims and the submitit job-array path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from lsexp.cli import app
+from lsexp.cluster import parse_shard
+from lsexp.config import validate
+from lsexp.errors import LsexpError
+from lsexp.report import write_report
+from lsexp.store import CLAIM_FILE, ResultsStore, plan_runs
+from lsexp.sweep import run_sweep, select_shard
+from tests.conftest import tiny_config_dict
+
+SIX_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.3], "seeds": [0, 1]}}
+
+
+def _config(**sections):
+    return validate(tiny_config_dict(**sections), "<test>")
+
+
+def test_parse_shard_from_text_and_slurm_environment():
+    assert parse_shard("0/4", {}) == (0, 4)
+    assert parse_shard("3/4", {}) == (3, 4)
+    assert parse_shard(None, {}) is None
+    env = {"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}
+    assert parse_shard(None, env) == (2, 4)
+    assert parse_shard(None, {"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "2"}) == (0, 2)
+    for bad in ("4/4", "-1/3", "1/0", "a/b", "3"):
+        with pytest.raises(LsexpError, match="--shard"):
+            parse_shard(bad, {})
+
+
+@pytest.mark.parametrize("n", range(1, 8))
+def test_shards_cover_the_plan_exactly_once(n):
+    plan = plan_runs(_config(sweep={"alpha": [0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5],
+                                    "seeds": [0, 1, 2]}))  # fmt: skip
+    parts = [select_shard(plan, i, n) for i in range(n)]
+    ids = [s.run_id for part in parts for s in part]
+    assert sorted(ids) == sorted(s.run_id for s in plan)
+    assert len(ids) == len(set(ids))
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1  # balanced
+
+
+def _write_claim(path: Path, host: str, pid: int, age: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"host": host, "pid": pid, "token": "x"}))
+    t = time.time() - age
+    os.utime(path, (t, t))
+
+
+def test_claims_are_exclusive_and_stale_ones_are_taken_over(tmp_path):
+    store = ResultsStore(tmp_path)
+    spec = plan_runs(_config())[0]
+    first = store.try_claim(spec)
+    assert first is not None
+    assert store.try_claim(spec) is None  # held by a live worker (this process)
+    assert store.claim_holder(spec)["pid"] == os.getpid()
+    first.release()
+    assert not (store.run_path(spec) / CLAIM_FILE).exists()
+
+    claim = store.run_path(spec) / CLAIM_FILE
+    _write_claim(claim, "other-host", 1, age=10)  # fresh heartbeat on another machine
+    assert store.try_claim(spec, grace=60) is None
+    _write_claim(claim, "other-host", 1, age=120)  # silent for longer than the grace period
+    taken = store.try_claim(spec, grace=60)
+    assert taken is not None
+    assert json.loads(claim.read_text())["pid"] == os.getpid()
+    taken.release()
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _write_claim(claim, socket.gethostname(), dead.pid, age=1)  # same host, process gone
+    again = store.try_claim(spec, grace=600)
+    assert again is not None
+    again.release()
+
+
+def test_heartbeat_keeps_a_claim_fresh(tmp_path):
+    store = ResultsStore(tmp_path)
+    spec = plan_runs(_config())[0]
+    claim = store.try_claim(spec, heartbeat=0.05)
+    path = store.run_path(spec) / CLAIM_FILE
+    old = time.time() - 1000
+    os.utime(path, (old, old))
+    time.sleep(0.3)
+    assert time.time() - path.stat().st_mtime < 1
+    claim.release()
+
+
+def test_a_run_claimed_elsewhere_is_skipped(tmp_path):
+    config = _config()
+    spec = plan_runs(config)[0]
+    store = ResultsStore(tmp_path / "out")
+    _write_claim(store.run_path(spec) / CLAIM_FILE, "other-host", 1, age=5)
+    result = run_sweep(config, tmp_path / "out", shard=(0, 1))
+    assert sorted(o.status for o in result.outcomes) == ["done", "skipped-claimed"]
+
+
+@pytest.mark.slow
+def test_two_workers_on_one_folder_train_each_run_once(tmp_path):
+    cfg = tmp_path / "six.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict(**SIX_RUNS)))
+    out = tmp_path / "shared"
+    cmd = [sys.executable, "-m", "lsexp", "sweep", str(cfg), "--out", str(out), "--shard", "0/1"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    records = [json.loads(p.read_text()) for p in out.glob("runs/*/run.json")]
+    assert len(records) == 6 and all(r["status"] == "done" for r in records)
+    trained = [int(o.split(" trained,")[0].rsplit("\n", 1)[-1]) for o, _ in outputs]
+    assert sum(trained) == 6  # no run trained twice
+
+
+@pytest.mark.slow
+def test_three_shards_give_the_same_report_as_one_sweep(tmp_path):
+    config = _config(**SIX_RUNS)
+    for i in range(3):
+        run_sweep(config, tmp_path / "sharded", shard=(i, 3))
+    run_sweep(config, tmp_path / "single")
+    rows = {}
+    for name in ("sharded", "single"):
+        write_report(tmp_path / name)
+        with (tmp_path / name / "report" / "summary.csv").open() as f:
+            rows[name] = list(csv.DictReader(f))
+    assert rows["sharded"] == rows["single"]
+
+
+def test_submitit_debug_executor_runs_the_sweep_end_to_end(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = tmp_path / "six.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict(**SIX_RUNS)))
+    out = tmp_path / "array"
+    result = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(out), "--executor", "debug"])
+    assert result.exit_code == 0, result.output
+    assert "submitted 6 run(s) as a job array" in result.output
+    records = [json.loads(p.read_text()) for p in out.glob("runs/*/run.json")]
+    assert sorted(r["status"] for r in records) == ["done"] * 6
+    again = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(out), "--executor", "debug"])
+    assert "nothing to submit" in again.output

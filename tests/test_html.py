@@ -1,0 +1,279 @@
+"""The HTML report page: content and escaping (fast), and a real headless-Chromium render.
+
+The browser tests load the page from file:// in Debian's Chromium and read back the
+`data-images-ok` flag the page's own script sets, plus Chromium's log of the page console.
+Each failure mode the check relies on is shown to fail once (console.error, a broken
+image), so a passing check means something.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lsexp.html_report import format_value, inline_markdown, render_index
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Without these flags Chromium phones home (updates, sync, QUIC), which a closed network
+# refuses; a fresh --user-data-dir keeps runs independent.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)  # fmt: skip
+# With --enable-logging=stderr Chromium logs every page console message (log, warn, error,
+# uncaught exceptions, CSP violations alike) as `[pid:tid:time:INFO:CONSOLE:LINE] "text",
+# source: URL (LINE)`; older builds wrote `INFO:CONSOLE(LINE)`. The dbus and GPU ERROR
+# lines of a headless container are Chromium's own and are not matched.
+CONSOLE_LINE = re.compile(r":CONSOLE[:(]|Uncaught")
+EVIL = '<script>alert("x")</script>'
+
+
+def _png(path: Path, slope: float) -> Path:
+    fig = Figure(figsize=(3, 2), dpi=60)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, slope])
+    fig.savefig(path, format="png")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory) -> list[Path]:
+    d = tmp_path_factory.mktemp("figs")
+    return [_png(d / "a.png", 1.0), _png(d / "b.png", -1.0)]
+
+
+CLAIMS = [
+    {"claim": "Label smoothing lowers ECE", "verdict": "supported",
+     "rule": "CI of ECE(α=0.1) − ECE(α=0) below 0", "reason": "−0.021 [−0.030, −0.012]"},
+    {"claim": "Label smoothing raises accuracy", "verdict": "not supported",
+     "rule": "CI of Δaccuracy above 0", "reason": "+0.001 [−0.004, 0.006]"},
+    {"claim": "Smoothing beats temperature scaling", "verdict": "inconclusive",
+     "rule": "needs ≥ 3 seeds", "reason": "n = 2"},
+]  # fmt: skip
+COLUMNS = [("alpha", "α"), ("n_runs", "n"), ("ece_mean", "ECE"), ("nll_mean", "NLL")]
+ROWS = [
+    {"alpha": 0.0, "n_runs": 3, "ece_mean": 0.0412345, "nll_mean": 0.51234},
+    {"alpha": 0.1, "n_runs": 3, "ece_mean": math.nan, "nll_mean": None},
+    {"alpha": 0.2, "n_runs": 0, "ece_mean": np.float64(0.02), "nll_mean": np.nan},
+]
+
+
+def _page(pngs: list[Path], **overrides) -> str:
+    kwargs = dict(
+        title="Label smoothing on fashion_mnist",
+        intro_md="Metrics from `predictions.npz` on true labels.\n\nSecond paragraph.",
+        claims=CLAIMS,
+        summary_rows=ROWS,
+        summary_columns=COLUMNS,
+        figures=[
+            ("ECE vs alpha", pngs[0], "Mean over seeds; error bars are 95% t-intervals."),
+            ("Reliability", pngs[1], "Seeds pooled, 15 equal-width bins."),
+        ],
+        settings_yaml="name: tiny\ntrain:\n  epochs: 2\n",
+        provenance={"git commit": "abc1234", "lsexp": "0.1.0", "versions": {"torch": "2.4"}},
+    )
+    kwargs.update(overrides)
+    return render_index(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Unit tests: content, embedding, escaping, numbers
+# ---------------------------------------------------------------------------------------
+
+
+def test_page_has_every_claim_verdict_and_caption(pngs):
+    page = _page(pngs)
+    for c in CLAIMS:
+        for key in ("claim", "rule", "reason"):
+            assert c[key] in page
+        assert f">{c['verdict']}</span>" in page
+    for cls in ("supported", "not-supported", "inconclusive"):
+        assert f'class="badge {cls}"' in page
+    assert "Mean over seeds; error bars are 95% t-intervals." in page
+    assert "Seeds pooled, 15 equal-width bins." in page
+    assert page.count("<figure") == 2 and page.count("<figcaption>") == 2
+    assert 'alt="ECE vs alpha"' in page
+    assert "<code>predictions.npz</code>" in page
+    assert "<h2>Settings</h2>" in page and "epochs: 2" in page
+    assert "<dt>git commit</dt><dd>abc1234</dd>" in page
+
+
+def test_page_is_one_standalone_document(pngs):
+    page = _page(pngs)
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<meta charset="utf-8">' in page
+    assert '<meta name="viewport"' in page
+    assert "http://" not in page and "https://" not in page
+    assert "file:" not in page
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page)
+    assert '<link rel="stylesheet"' not in page and "<script src" not in page
+
+
+def test_images_are_the_png_files_as_data_uris(pngs):
+    page = _page(pngs)
+    uris = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert [base64.b64decode(u) for u in uris] == [p.read_bytes() for p in pngs]
+    # The intrinsic size is declared, so the layout does not jump while images decode.
+    assert 'width="180" height="120"' in page
+
+
+def test_user_text_is_escaped(pngs):
+    page = _page(
+        pngs,
+        title=EVIL,
+        intro_md=f"before `{EVIL}` after {EVIL}",
+        claims=[{"claim": EVIL, "verdict": "supported", "rule": EVIL, "reason": EVIL}],
+        summary_rows=[{"alpha": EVIL}],
+        summary_columns=[("alpha", EVIL)],
+        figures=[(EVIL, pngs[0], EVIL)],
+        settings_yaml=EVIL,
+        provenance={EVIL: EVIL},
+    )
+    assert page.count("<script") == 1  # the page's own
+    assert 'alert("x")' not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert '"><script' not in page  # the alt attribute cannot be closed early
+
+
+def test_missing_numbers_show_as_dash(pngs):
+    page = _page(pngs)
+    summary = page[page.index('<table class="summary">') :]
+    summary = summary[: summary.index("</table>")]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", summary)
+    assert cells == ["0", "3", "0.04123", "0.5123",
+                     "0.1000", "3", "—", "—",
+                     "0.2000", "0", "0.02000", "—"]  # fmt: skip
+    assert "nan" not in summary.lower() and "None" not in summary
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0412345, "0.04123"), (12.3456, "12.35"), (0.99996, "1.000"), (3e-7, "3.000e-07"),
+     (1234567.0, "1.235e+06"), (math.nan, "—"), (None, "—"), (math.inf, "∞"),
+     (np.float32(0.5), "0.5000"), (np.int64(7), "7"), (5, "5"), ("cifar10", "cifar10")],
+)  # fmt: skip
+def test_format_value(value, text):
+    assert format_value(value) == text
+
+
+def test_intro_allows_only_paragraphs_and_code():
+    out = inline_markdown("a `x<y` b ` lone backtick\n\n**not bold** <b>c</b>")
+    assert out == (
+        "<p>a <code>x&lt;y</code> b ` lone backtick</p>\n<p>**not bold** &lt;b&gt;c&lt;/b&gt;</p>"
+    )
+
+
+def test_claims_section_left_out_without_claims(pngs):
+    assert "<h2>Claims</h2>" not in _page(pngs, claims=None)
+    assert "<h2>Claims</h2>" in _page(pngs, claims=[])
+
+
+def test_bad_inputs_are_reported(pngs, tmp_path):
+    bad_verdict = [{**CLAIMS[0], "verdict": "proven"}]
+    with pytest.raises(ValueError, match=r"claims\[0\]\.verdict: expected one of .* 'proven'"):
+        _page(pngs, claims=bad_verdict)
+    with pytest.raises(ValueError, match=r"claims\[0\]: .*missing \['rule'\]"):
+        _page(pngs, claims=[{"claim": "c", "verdict": "supported", "reason": "r"}])
+    not_png = tmp_path / "x.png"
+    not_png.write_bytes(b"GIF89a.........................")
+    with pytest.raises(ValueError, match="expected a PNG file"):
+        _page(pngs, figures=[("x", not_png, "c")])
+
+
+class _TagBalance(HTMLParser):
+    """Every non-void element is closed, in order (a cheap well-formedness check)."""
+
+    VOID = {"meta", "link", "img", "br", "hr", "input", "source", "wbr", "col"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def test_markup_is_balanced(pngs):
+    checker = _TagBalance()
+    checker.feed(_page(pngs, title=EVIL, intro_md=EVIL))
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+
+
+# ---------------------------------------------------------------------------------------
+# Browser tests: headless Chromium renders the file
+# ---------------------------------------------------------------------------------------
+
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not installed")
+browser = pytest.mark.browser  # one attribute access: one unknown-mark warning until registered
+
+
+def _render(html_path: Path, tmp_path: Path) -> tuple[int, str, list[str]]:
+    """(exit code, DOM after load, page console lines) of headless Chromium on a file."""
+    profile = tmp_path / f"profile-{html_path.stem}"
+    profile.mkdir()
+    proc = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+         "--dump-dom", html_path.as_uri()],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    console = [line for line in proc.stderr.splitlines() if CONSOLE_LINE.search(line)]
+    return proc.returncode, proc.stdout, console
+
+
+def _write(tmp_path: Path, name: str, page: str) -> Path:
+    path = tmp_path / name
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+@browser
+@needs_chromium
+def test_chromium_renders_page_with_images_and_no_console_output(pngs, tmp_path):
+    rc, dom, console = _render(_write(tmp_path, "index.html", _page(pngs)), tmp_path)
+    assert rc == 0
+    assert 'data-images-ok="true"' in dom
+    assert console == []
+    assert "Label smoothing lowers ECE" in dom
+
+
+@browser
+@needs_chromium
+def test_chromium_check_sees_console_errors(pngs, tmp_path):
+    page = _page(pngs).replace("<script>\n", '<script>\nconsole.error("x");\n', 1)
+    assert 'console.error("x")' in page
+    rc, dom, console = _render(_write(tmp_path, "console.html", page), tmp_path)
+    assert rc == 0 and 'data-images-ok="true"' in dom
+    assert len(console) == 1 and '"x"' in console[0]
+
+
+@browser
+@needs_chromium
+def test_chromium_check_sees_a_broken_image(pngs, tmp_path):
+    # A real PNG header with the image data cut off: it embeds, but cannot decode.
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(pngs[0].read_bytes()[:64])
+    page = _page(pngs, figures=[("ok", pngs[0], "fine"), ("broken", truncated, "cut off")])
+    rc, dom, console = _render(_write(tmp_path, "broken.html", page), tmp_path)
+    assert rc == 0
+    assert 'data-images-ok="false"' in dom
+    assert console == []
