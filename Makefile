@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lsexp-installed
 
-.PHONY: setup quickstart test test-fast lint format clean
+.PHONY: setup quickstart test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: setup
 # Unit tests only (skips the slow end-to-end and real-data tests).
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not realdata"
+
+# lsexp vs the naive DataLoader baseline on real Fashion-MNIST (needs dataset-fashion-mnist).
+bench: setup
+	$(PY) benchmarks/bench.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -46,7 +46,9 @@ class ModelConfig(_Strict):
     name: Literal["mlp", "cnn", "resnet"]
     width: int | None = Field(default=None, gt=0, description="cnn base width / resnet width.")
     depth: int | None = Field(default=None, gt=0, description="resnet depth 6n+2 (20, 56, ...).")
-    hidden: tuple[int, ...] | None = Field(default=None, description="mlp hidden sizes.")
+    hidden: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
+        default=None, description="mlp hidden sizes."
+    )
 
     @model_validator(mode="after")
     def _fields_apply(self) -> ModelConfig:
@@ -54,7 +56,9 @@ class ModelConfig(_Strict):
         for key in ("width", "depth", "hidden"):
             if getattr(self, key) is not None and key not in applies:
                 raise ValueError(f"'{key}' does not apply to model '{self.name}'")
-        if self.name == "resnet" and self.depth is not None and (self.depth - 2) % 6 != 0:
+        # n >= 1, as build_model requires: depth 2 passes the modulus but has no blocks.
+        depth_bad = self.depth is not None and (self.depth < 8 or (self.depth - 2) % 6 != 0)
+        if self.name == "resnet" and depth_bad:
             raise ValueError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110), got {self.depth}")
         return self
 
@@ -172,11 +176,27 @@ class _LineIndex:
         return None
 
 
-def _walk(node: yaml.Node, path: Path_, index: _LineIndex, problems: list[str], where: str):
+def _walk(
+    node: yaml.Node,
+    path: Path_,
+    index: _LineIndex,
+    problems: list[str],
+    where: str,
+    walked: set[int] | None = None,
+):
     index.lines.setdefault(path, node.start_mark.line + 1)
+    # An alias is the same node object as its anchor: walk each node once, so a recursive
+    # alias (`a: &x [*x]`) cannot recurse forever and nested aliases ("billion laughs")
+    # cannot expand exponentially. Lines under an alias fall back to the alias's key.
+    walked = set() if walked is None else walked
+    if id(node) in walked:
+        return
+    walked.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # `? [a, b]`: unhashable; SafeLoader reports it with its line
             key = key_node.value
             line = key_node.start_mark.line + 1
             if key in seen:
@@ -187,10 +207,15 @@ def _walk(node: yaml.Node, path: Path_, index: _LineIndex, problems: list[str], 
                 )
             seen[key] = line
             index.lines[(*path, key)] = line
-            _walk(value_node, (*path, key), index, problems, where)
+            _walk(value_node, (*path, key), index, problems, where, walked)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, (*path, i), index, problems, where)
+            _walk(item, (*path, i), index, problems, where, walked)
+
+
+def _yaml_reason(e: yaml.YAMLError) -> str:
+    """PyYAML's message without the source excerpt it appends: a problem is one line."""
+    return (getattr(e, "problem", None) or str(e).strip().splitlines()[0]).strip()
 
 
 def _parse_yaml(text: str, where: str) -> tuple[Any, _LineIndex, list[str]]:
@@ -204,12 +229,15 @@ def _parse_yaml(text: str, where: str) -> tuple[Any, _LineIndex, list[str]]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        problem = (e.problem or str(e)).strip()
+        problem = _yaml_reason(e)
         if "python/" in str(e) or "could not determine a constructor" in problem:
             problem += " (tags that construct Python objects are not allowed)"
         raise ConfigError([f"{where}{line}: YAML error: {problem}"]) from None
+    except yaml.reader.ReaderError as e:  # a control character; position counts characters
+        line = text.count("\n", 0, e.position) + 1
+        raise ConfigError([f"{where}:{line}: YAML error: {_yaml_reason(e)}"]) from None
     except yaml.YAMLError as e:
-        raise ConfigError([f"{where}: YAML error: {e}"]) from None
+        raise ConfigError([f"{where}: YAML error: {_yaml_reason(e)}"]) from None
     return data, index, problems
 
 
@@ -231,7 +259,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     try:
         value = yaml.load(raw, Loader=yaml.SafeLoader) if raw.strip() else None  # noqa: S506
     except yaml.YAMLError as e:
-        raise ConfigError([f"override '{text}': value is not valid YAML ({e})"]) from None
+        raise ConfigError(
+            [f"override '{text}': value is not valid YAML ({_yaml_reason(e)})"]
+        ) from None
     return parts, value
 
 

@@ -8,6 +8,7 @@ diverged or failed are counted per alpha and left out of the means.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ import numpy as np
 
 from lsexp import metrics, plots
 from lsexp.calibration import apply_temperature, fit_temperature
+from lsexp.claims import RunResult as ClaimRun
+from lsexp.claims import claims_markdown, evaluate_claims
 from lsexp.config import SweepConfig
 from lsexp.stats import INTERVAL_METHOD, Summary, summarize
 from lsexp.store import (
@@ -511,6 +514,9 @@ def write_report(sweep_dir: str | Path) -> Report:
     text("summary.csv", csv_text(summary_rows(report)))
     text("summary.md", summary_markdown(report))
     text("summary.tex", summary_latex(report))
+    claims = evaluate_report_claims(report)
+    text("claims.json", json.dumps(claims, indent=2, allow_nan=False) + "\n")
+    text("claims.md", claims_markdown(claims))
     if any(g.runs for g in report.groups):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # tight_layout chatter
@@ -534,4 +540,78 @@ def write_report(sweep_dir: str | Path) -> Report:
         report.files += [out / name for name in names]
     else:
         report.warnings.append("no finished runs: no figures written")
+    text("index.html", index_html(report, claims))
     return report
+
+
+def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
+    """Verdicts on the folk claims from the done runs (diverged/failed counted, excluded)."""
+    runs = [
+        ClaimRun(alpha=r["alpha"], seed=r["seed"], accuracy=r["accuracy"], ece=r["ece"],
+                 overconfidence=r["overconfidence"], logit_gap=r["logit_gap"],
+                 ece_ts=r["ece_ts"] if math.isfinite(r.get("ece_ts", math.nan)) else None)
+        for g in report.groups for r in g.runs
+    ]  # fmt: skip
+    excluded = {g.alpha: g.n_diverged + g.n_failed for g in report.groups}
+    return evaluate_claims(runs, _num_classes(report), excluded)
+
+
+FIGURE_CAPTIONS = {
+    "accuracy_vs_alpha.png": ("Accuracy vs α", "Test accuracy, mean over seeds; error bars "
+                              "are 95% Student-t intervals; n = seeds per point."),
+    "ece_vs_alpha.png": ("ECE vs α", "Test ECE (equal-width bins), mean over seeds with 95% "
+                         "t-intervals."),
+    "ece_ts_vs_alpha.png": ("Label smoothing vs temperature scaling", "Test ECE before and "
+                            "after temperature scaling (T fitted on the validation split)."),
+    "reliability.png": ("Reliability diagrams", "Per-bin accuracy (grey), gap to the diagonal "
+                        "(red: over-confident, blue: under-confident), and the confidence "
+                        "histogram with mean accuracy and mean confidence; seeds pooled."),
+    "logit_gap.png": ("Logit gap", "Mean gap between the top logit and the others, against "
+                      "the loss-minimising gap log(K(1−α)/α + 1), and during training."),
+    "projection.png": ("Penultimate layer", "Activations of three classes projected onto the "
+                       "plane through their last-layer templates (Müller et al. 2019, Fig. 1)."),
+}  # fmt: skip
+
+HTML_COLUMNS = [
+    ("alpha", "α"), ("n_runs", "n"), ("n_diverged", "diverged"), ("n_failed", "failed"),
+    ("accuracy_mean", "accuracy"), ("accuracy_std", "± std"), ("nll_mean", "NLL"),
+    ("ece_mean", "ECE"), ("ece_std", "± std"), ("adaptive_ece_mean", "adaptive ECE"),
+    ("classwise_ece_mean", "classwise ECE"), ("debiased_ece_mean", "debiased ECE (l2)"),
+    ("brier_mean", "Brier"), ("overconfidence_mean", "conf. − acc."),
+    ("temperature_mean", "T"), ("ece_ts_mean", "ECE after TS"), ("nll_ts_mean", "NLL after TS"),
+    ("logit_gap_mean", "logit gap"),
+]  # fmt: skip
+
+
+def index_html(report: Report, claims: list[dict[str, Any]]) -> str:
+    """report/index.html: one self-contained page with claims, tables, figures, settings."""
+    from lsexp.config import config_to_yaml
+    from lsexp.html_report import render_index
+
+    out = ResultsStore(report.sweep_dir).report_dir
+    figures = [
+        (title, out / name, caption)
+        for name, (title, caption) in FIGURE_CAPTIONS.items()
+        if out / name in report.files
+    ]
+    provenance: dict[str, Any] = {"results folder": str(report.sweep_dir)}
+    for g in report.groups:
+        if g.stored:
+            provenance.update(g.stored[0].record.get("provenance", {}))
+            break
+    provenance["runs (done / diverged / failed / unreadable)"] = (
+        f"{sum(len(g.runs) for g in report.groups)} / "
+        f"{sum(g.n_diverged for g in report.groups)} / "
+        f"{sum(g.n_failed for g in report.groups)} / {report.n_unreadable}"
+    )
+    intro = summary_markdown(report).split("\n\n")[1:3]
+    return render_index(
+        title=f"lsexp report: {report.config.name}",
+        intro_md="\n\n".join(intro),
+        claims=claims,
+        summary_rows=[{**row, "alpha": f"{row['alpha']:g}"} for row in summary_rows(report)],
+        summary_columns=HTML_COLUMNS,
+        figures=figures,
+        settings_yaml=config_to_yaml(report.config),
+        provenance=provenance,
+    )

@@ -289,3 +289,16 @@ def test_penultimate_sample_is_saved_and_projects_onto_the_template_plane(finish
     normal = np.linalg.svd(np.stack([w[1] - w[0], w[2] - w[0]]))[2][-1]
     lifted = dict(pen, features=(w[2] + 5 * normal)[None], labels=np.array([2]))
     np.testing.assert_allclose(projection_points(lifted)[0][0], xy[2], atol=1e-6)
+
+
+def test_report_writes_claims_and_a_self_contained_page(finished):
+    out, _ = finished
+    write_report(out)
+    claims = json.loads((out / "report" / "claims.json").read_text())
+    assert len(claims) == 5
+    for c in claims:
+        assert {"claim", "verdict", "rule"} <= set(c)
+        assert c["verdict"] == "inconclusive"  # one seed: nothing can be concluded
+    page = (out / "report" / "index.html").read_text()
+    assert page.count("data:image/png;base64,") == 6
+    assert 'src="http' not in page and "Label smoothing improves calibration" in page

@@ -1,0 +1,177 @@
+"""`make bench`: lsexp's sweep against the naive baseline, side by side in one invocation.
+
+Both train the same model (`cnn`, width 16), recipe, epochs, batch size, train/val split
+and alpha list on the real Fashion-MNIST. They run alternately (baseline, lsexp,
+baseline, lsexp, ...) so drift on a shared machine hits both. Reported per side: runs per
+hour, peak resident memory (max over its processes), mean test accuracy; then the ratio,
+and the floor: bare forward/backward/step time of the same model on pre-made batches,
+so the overhead left in each model-epoch is visible. Numbers go to a JSON file too.
+
+    python benchmarks/bench.py [--epochs 1] [--alphas 0,0.1,0.3] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        sys.exit(f"bench: command failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return time.perf_counter() - t0, proc.stdout
+
+
+def _peak_of(cmd: list[str], env: dict[str, str]) -> tuple[float, str, float]:
+    """Wall time, stdout and peak RSS of one command (measured in a fresh helper process,
+    because RUSAGE_CHILDREN only ever grows)."""
+    wrapper = [sys.executable, "-c",
+               "import resource, subprocess, sys, time, json\n"
+               "t=time.perf_counter(); p=subprocess.run(sys.argv[1:], capture_output=True, "
+               "text=True)\n"
+               "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)\n"
+               "print(json.dumps({'__peak_mb': resource.getrusage(resource.RUSAGE_CHILDREN)"
+               ".ru_maxrss/1024, '__wall': time.perf_counter()-t}))\n"
+               "sys.exit(p.returncode)", *cmd]  # fmt: skip
+    _, out = _run(wrapper, env)
+    lines = out.strip().splitlines()
+    meta = json.loads(lines[-1])
+    return meta["__wall"], "\n".join(lines[:-1]), meta["__peak_mb"]
+
+
+def pick_workers(root: str, env: dict[str, str]) -> tuple[int, dict[int, float]]:
+    """The baseline's faster DataLoader setting on this machine (0 or 2 workers)."""
+    times = {}
+    for w in (0, 2):
+        cmd = [sys.executable, str(HERE / "naive.py"), "--root", root, "--alpha", "0.1",
+               "--epochs", "1", "--workers", str(w), "--max-batches", "60"]  # fmt: skip
+        times[w], _ = _run(cmd, env)
+    return min(times, key=times.get), times
+
+
+def floor_seconds_per_epoch(n_train: int, batch_size: int, width: int) -> float:
+    """Bare forward/backward/step of the same model on pre-made batches (no data, no eval)."""
+    from lsexp.losses import smoothed_cross_entropy
+    from lsexp.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=1, image_size=28, num_classes=10, width=width)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x = torch.randn(batch_size, 1, 28, 28)
+    y = torch.randint(0, 10, (batch_size,))
+    n = 60
+    for i in range(n + 5):
+        if i == 5:
+            t0 = time.perf_counter()
+        loss = smoothed_cross_entropy(model(x), y, 0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - t0) / n * (n_train // batch_size)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--alphas", default="0,0.1,0.3")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
+    a = p.parse_args()
+    if not FASHION.exists():
+        sys.exit("bench: needs Debian's dataset-fashion-mnist (apt-get install "
+                 "dataset-fashion-mnist)")  # fmt: skip
+    alphas = [float(x) for x in a.alphas.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="lsexp-bench-"))
+    root = str(tmp / "data")
+    env = {**os.environ, "LSEXP_DATA": root, "PYTHONPATH": str(REPO)}
+    lsexp = [sys.executable, "-m", "lsexp"]
+    _run([*lsexp, "data", "import", "fashion_mnist", str(FASHION)], env)
+
+    workers, worker_times = pick_workers(root, env)
+    print(f"baseline DataLoader: {workers} workers (60 batches: "
+          + ", ".join(f"{w} workers {t:.1f}s" for w, t in worker_times.items()) + ")")  # fmt: skip
+
+    sides: dict[str, dict] = {"naive": {"seconds": 0.0, "acc": [], "peak_mb": 0.0},
+                              "lsexp": {"seconds": 0.0, "acc": [], "peak_mb": 0.0}}  # fmt: skip
+    n_runs = 0
+    for rep in range(a.repeats):
+        for side in ("naive", "lsexp"):
+            if side == "naive":
+                wall = 0.0
+                for alpha in alphas:
+                    cmd = [sys.executable, str(HERE / "naive.py"), "--root", root,
+                           "--alpha", str(alpha), "--epochs", str(a.epochs),
+                           "--workers", str(workers)]  # fmt: skip
+                    w, out, peak = _peak_of(cmd, env)
+                    wall += w
+                    sides[side]["acc"].append(json.loads(out.strip().splitlines()[-1])
+                                              ["test_accuracy"])  # fmt: skip
+                    sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
+            else:
+                out_dir = tmp / f"sweep{rep}"
+                cmd = [*lsexp, "sweep", str(REPO / "configs" / "fashion_mnist.yaml"),
+                       f"train.epochs={a.epochs}", f"sweep.alpha=[{a.alphas}]",
+                       "sweep.seeds=[0]", "--out", str(out_dir), "--device", "cpu"]  # fmt: skip
+                wall, _, peak = _peak_of(cmd, env)
+                for run in out_dir.glob("runs/*/run.json"):
+                    sides[side]["acc"].append(json.loads(run.read_text())["test_metrics"]
+                                              ["accuracy"])  # fmt: skip
+                sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
+            sides[side]["seconds"] += wall
+            print(f"repeat {rep + 1}: {side:5s} {len(alphas)} runs in {wall:6.1f}s")
+        n_runs += len(alphas)
+
+    floor = floor_seconds_per_epoch(55000, 128, 16)
+    rows = {}
+    for side, s in sides.items():
+        per_run = s["seconds"] / n_runs
+        rows[side] = {
+            "runs_per_hour": 3600 / per_run,
+            "seconds_per_run": per_run,
+            "seconds_per_model_epoch": per_run / a.epochs,
+            "peak_rss_mb": s["peak_mb"],
+            "mean_test_accuracy": sum(s["acc"]) / len(s["acc"]),
+        }
+    ratio = rows["lsexp"]["runs_per_hour"] / rows["naive"]["runs_per_hour"]
+    acc_gap = abs(rows["lsexp"]["mean_test_accuracy"] - rows["naive"]["mean_test_accuracy"])
+    print()
+    print(f"{'':8s} {'runs/h':>8s} {'s/run':>7s} {'s/model-epoch':>14s} {'peak MB':>8s} "
+          f"{'test acc':>9s}")  # fmt: skip
+    for side, r in rows.items():
+        print(f"{side:8s} {r['runs_per_hour']:8.1f} {r['seconds_per_run']:7.1f} "
+              f"{r['seconds_per_model_epoch']:14.1f} {r['peak_rss_mb']:8.0f} "
+              f"{100 * r['mean_test_accuracy']:8.2f}%")  # fmt: skip
+    print(f"{'floor':8s} {'':8s} {'':7s} {floor:14.1f}   (bare forward/backward/step)")
+    print(f"\nspeed-up lsexp / naive: {ratio:.2f}x  (accuracy gap {100 * acc_gap:.2f} points; "
+          f"counts only if <= 1)")  # fmt: skip
+    print(f"lsexp model-epoch vs floor: {rows['lsexp']['seconds_per_model_epoch'] / floor:.2f}x")
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+        "settings": {"dataset": "fashion_mnist", "model": "cnn width 16", "epochs": a.epochs,
+                     "alphas": alphas, "repeats": a.repeats, "batch_size": 128,
+                     "baseline_workers": workers},
+        "naive": rows["naive"], "lsexp": rows["lsexp"], "floor_seconds_per_epoch": floor,
+        "speedup": ratio, "accuracy_gap": acc_gap, "accuracy_parity": acc_gap <= 0.01,
+    }  # fmt: skip
+    a.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

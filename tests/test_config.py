@@ -1,0 +1,613 @@
+"""Config loading: every problem reported at once, each as `FILE:LINE: dotted.key: message`.
+
+Configs are written as YAML text so that line numbers are real; the expected line is
+looked up in that text (`line_of`), never counted by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lsexp.config import SweepConfig, load_config, run_identity, stable_hash
+from lsexp.errors import ConfigError
+from tests.conftest import REPO
+
+BASE = """\
+# a small, valid sweep
+name: base
+data:
+  name: mnist
+  root: /data/here
+model:
+  name: mlp
+  hidden: [64]
+train:
+  epochs: 3
+  lr: 0.1
+  optimizer: sgd
+sweep:
+  alpha: [0.0, 0.1]
+  seeds: [0, 1]
+eval:
+  n_bins: 15
+  batch_size: 500
+device: cpu
+"""
+
+SHIPPED = sorted(REPO.glob("configs/*.yaml"))
+
+
+def edit(text: str, old: str, new: str) -> str:
+    """`text` with the one occurrence of `old` replaced (a typo in a test fails loudly)."""
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times"
+    return text.replace(old, new)
+
+
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    """1-based line of the `nth` line of `text` that contains `needle`."""
+    hits = [i for i, line in enumerate(text.splitlines(), start=1) if needle in line]
+    assert len(hits) >= nth, f"{needle!r} found on lines {hits}"
+    return hits[nth - 1]
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    problems = info.value.problems
+    assert problems, "a ConfigError must say what is wrong"
+    assert all("\n" not in p for p in problems), problems
+    return problems
+
+
+def only_problem(path: Path, overrides: list[str] | None = None) -> str:
+    problems = problems_of(path, overrides)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Configs that load
+# ---------------------------------------------------------------------------------------
+
+
+def test_quickstart_is_among_the_shipped_configs():
+    assert REPO / "configs" / "quickstart.yaml" in SHIPPED
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_config_loads(path: Path):
+    config = load_config(path)
+    assert isinstance(config, SweepConfig)
+    assert config.sweep.alpha and config.sweep.seeds
+
+
+def test_quickstart_values():
+    config = load_config(REPO / "configs" / "quickstart.yaml")
+    assert config.name == "quickstart"
+    assert config.data.name == "fashion_mnist_mini"
+    assert config.model.name == "mlp"
+    assert config.model.hidden == (256, 256)
+    assert config.sweep.alpha == (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+    assert config.sweep.seeds == (0, 1, 2)
+
+
+def test_base_loads_with_values_and_defaults(tmp_path):
+    config = load_config(write(tmp_path, BASE))
+    assert config.name == "base"
+    assert config.data.root == "/data/here"
+    assert config.model.hidden == (64,)
+    assert config.train.epochs == 3
+    assert config.train.batch_size == 128  # default
+    assert config.sweep.alpha == (0.0, 0.1)
+    assert config.sweep.seeds == (0, 1)
+    assert config.eval.batch_size == 500
+    assert config.device == "cpu"
+
+
+# ---------------------------------------------------------------------------------------
+# YAML-level problems
+# ---------------------------------------------------------------------------------------
+
+
+def test_yaml_syntax_error_has_file_and_line(tmp_path):
+    text = edit(BASE, "  lr: 0.1\n", "  lr: 0.1: 0.2\n")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'lr: 0.1: 0.2')}: YAML error: "), problem
+
+
+def test_tab_indentation_is_a_yaml_error_on_its_line(tmp_path):
+    text = edit(BASE, "  n_bins: 15", "\tn_bins: 15")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'n_bins')}: YAML error: "), problem
+
+
+def test_duplicate_key_in_a_section_names_both_lines(tmp_path):
+    text = edit(BASE, "  optimizer: sgd\n", "  optimizer: sgd\n  lr: 0.2\n")
+    path = write(tmp_path, text)
+    first, second = line_of(text, "lr: 0.1"), line_of(text, "lr: 0.2")
+    assert only_problem(path) == (
+        f"{path}:{second}: train.lr: duplicate key (first set on line {first}); remove one of them"
+    )
+
+
+def test_duplicate_top_level_section_is_reported(tmp_path):
+    text = BASE + "device: cuda\n"
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    first, second = line_of(text, "device: cpu"), line_of(text, "device: cuda")
+    assert problem.startswith(f"{path}:{second}: device: duplicate key"), problem
+    assert f"first set on line {first}" in problem
+
+
+def test_duplicate_key_is_reported_with_validation_problems(tmp_path):
+    text = edit(BASE, "  optimizer: sgd\n", "  optimizer: sgd\n  lr: 0.2\n")
+    text = edit(text, "epochs: 3", "epochs: ten")
+    problems = problems_of(write(tmp_path, text))
+    assert len(problems) == 2, problems
+    assert any("train.lr: duplicate key" in p for p in problems)
+    assert any("train.epochs:" in p and "'ten'" in p for p in problems)
+
+
+def test_python_tag_is_rejected_and_never_runs(tmp_path):
+    marker = tmp_path / "code-ran"
+    text = edit(BASE, "name: base", f'name: !!python/object/apply:os.system ["touch {marker}"]')
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'python/object')}: YAML error: "), problem
+    assert "not allowed" in problem
+    assert not marker.exists()
+
+
+def test_control_character_is_a_one_line_yaml_error_with_its_line(tmp_path):
+    text = edit(BASE, "lr: 0.1", "lr: 0.1\x07")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'lr: 0.1')}: YAML error: "), problem
+    assert "#x0007" in problem
+
+
+def test_recursive_alias_is_a_config_error_not_a_crash(tmp_path):
+    path = write(tmp_path, BASE + "extra: &loop [*loop]\n")
+    problem = only_problem(path)
+    assert ": extra: unknown key" in problem
+
+
+def test_duplicate_key_under_an_alias_is_reported_once(tmp_path):
+    text = BASE + "x-common: &common {lr: 0.1, lr: 0.2}\nx-other: *common\n"
+    problems = problems_of(write(tmp_path, text))
+    assert sum("duplicate key" in p for p in problems) == 1, problems
+
+
+def test_non_scalar_key_is_a_config_error_not_a_crash(tmp_path):
+    text = BASE + "? [a, b]\n: 1\n"
+    path = write(tmp_path, text)
+    assert only_problem(path).startswith(f"{path}:{line_of(text, '? [a, b]')}: YAML error: ")
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n"])
+def test_top_level_must_be_a_mapping(tmp_path, text):
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}: expected a mapping"), problem
+
+
+def test_empty_file_reports_every_required_section(tmp_path):
+    path = write(tmp_path, "# nothing yet\n")
+    problems = problems_of(path)
+    assert sorted(problems) == sorted(
+        f"{path}: {key}: required key is missing" for key in ("data", "model", "train", "sweep")
+    )
+
+
+def test_missing_file_names_the_path(tmp_path):
+    path = tmp_path / "nope" / "missing.yaml"
+    assert only_problem(path) == f"{path}: config file not found"
+
+
+# ---------------------------------------------------------------------------------------
+# Unknown and missing keys, wrong types, misspelt values
+# ---------------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_suggests_the_right_one(tmp_path):
+    text = BASE + "devise: cuda\n"
+    path = write(tmp_path, text)
+    assert only_problem(path) == (
+        f"{path}:{line_of(text, 'devise')}: devise: unknown key (did you mean 'device'?)"
+    )
+
+
+def test_unknown_key_in_a_section_suggests_the_right_one(tmp_path):
+    text = edit(BASE, "  epochs: 3\n", "  epochs: 3\n  epoch: 4\n")
+    path = write(tmp_path, text)
+    assert only_problem(path) == (
+        f"{path}:{line_of(text, 'epoch: 4')}: train.epoch: unknown key (did you mean 'epochs'?)"
+    )
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
+    text = edit(BASE, "  n_bins: 15\n", "  n_bins: 15\n  zzz: 1\n")
+    path = write(tmp_path, text)
+    assert only_problem(path) == (
+        f"{path}:{line_of(text, 'zzz')}: eval.zzz: unknown key; known: n_bins, batch_size"
+    )
+
+
+def test_missing_required_section(tmp_path):
+    text = edit(BASE, "model:\n  name: mlp\n  hidden: [64]\n", "")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:"), problem
+    assert problem.endswith(": model: required key is missing"), problem
+
+
+def test_missing_required_key_in_a_section_points_at_the_section(tmp_path):
+    text = edit(BASE, "  epochs: 3\n", "")
+    path = write(tmp_path, text)
+    assert only_problem(path) == (
+        f"{path}:{line_of(text, 'train:')}: train.epochs: required key is missing"
+    )
+
+
+def test_wrong_type_names_key_line_and_value(tmp_path):
+    text = edit(BASE, "epochs: 3", "epochs: ten")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'epochs: ten')}: train.epochs: "), problem
+    assert problem.endswith("got 'ten'"), problem
+
+
+def test_wrong_type_in_a_list_names_the_item(tmp_path):
+    text = edit(BASE, "alpha: [0.0, 0.1]", "alpha: [a]")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'alpha: [a]')}: sweep.alpha.0: "), problem
+    assert problem.endswith("got 'a'"), problem
+
+
+def test_section_that_is_not_a_mapping(tmp_path):
+    text = edit(BASE, "eval:\n  n_bins: 15\n  batch_size: 500\n", "eval: 5\n")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'eval: 5')}: eval: "), problem
+    assert problem.endswith("got 5"), problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "suggestion"),
+    [
+        ("optimizer: sgd", "optimizer: adam", "train.optimizer", "adamw"),
+        ("name: mlp", "name: cnnn", "model.name", "cnn"),
+        ("name: mnist", "name: mnsit", "data.name", "mnist"),
+    ],
+)
+def test_misspelt_choice_suggests_the_right_one(tmp_path, old, new, key, suggestion):
+    text = edit(BASE, old, new)
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    got = new.split(": ")[1]
+    assert problem.startswith(f"{path}:{line_of(text, new)}: {key}: "), problem
+    assert f"got '{got}'" in problem
+    assert problem.endswith(f"(did you mean '{suggestion}'?)"), problem
+
+
+# ---------------------------------------------------------------------------------------
+# The sweep grid
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["1.0", "-0.1", ".nan", ".inf", "1.5"])
+def test_alpha_outside_zero_one(tmp_path, bad):
+    text = edit(BASE, "alpha: [0.0, 0.1]", f"alpha: [0.0, {bad}]")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'alpha:')}: sweep.alpha: "), problem
+    assert "[0, 1)" in problem
+
+
+@pytest.mark.parametrize(
+    ("grid", "needle"),
+    [
+        ("alpha: []", "alpha list is empty"),
+        ("alpha: [0.1, 0.2, 0.1]", "duplicate alpha values: [0.1]"),
+        ("alpha: [0, 0.0]", "duplicate alpha values"),
+    ],
+)
+def test_bad_alpha_lists(tmp_path, grid, needle):
+    text = edit(BASE, "alpha: [0.0, 0.1]", grid)
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'alpha:')}: sweep.alpha: "), problem
+    assert needle in problem
+
+
+@pytest.mark.parametrize(
+    ("grid", "needle"),
+    [
+        ("seeds: []", "seeds list is empty"),
+        ("seeds: [3, 1, 3]", "duplicate seeds: [3]"),
+        ("seeds: [0, -1]", "seeds must be >= 0"),
+    ],
+)
+def test_bad_seed_lists(tmp_path, grid, needle):
+    text = edit(BASE, "seeds: [0, 1]", grid)
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'seeds:')}: sweep.seeds: "), problem
+    assert needle in problem
+
+
+def test_alpha_that_is_not_a_list(tmp_path):
+    text = edit(BASE, "alpha: [0.0, 0.1]", "alpha: 0.1")
+    problem = only_problem(write(tmp_path, text))
+    assert ": sweep.alpha: " in problem and problem.endswith("got 0.1"), problem
+
+
+# ---------------------------------------------------------------------------------------
+# Rules across fields
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", ["depth: 20", "width: 32"])
+def test_setting_that_does_not_apply_to_the_model(tmp_path, extra):
+    text = edit(BASE, "  hidden: [64]\n", f"  hidden: [64]\n  {extra}\n")
+    path = write(tmp_path, text)
+    key = extra.split(":")[0]
+    assert only_problem(path) == (
+        f"{path}:{line_of(text, 'model:')}: model: '{key}' does not apply to model 'mlp'"
+    )
+
+
+def resnet(depth: int) -> str:
+    return edit(BASE, "  name: mlp\n  hidden: [64]\n", f"  name: resnet\n  depth: {depth}\n")
+
+
+@pytest.mark.parametrize("depth", [21, 19, 2])
+def test_resnet_depth_must_be_6n_plus_2(tmp_path, depth):
+    text = resnet(depth)
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'model:')}: model: "), problem
+    assert "6n+2" in problem and f"got {depth}" in problem
+
+
+@pytest.mark.parametrize("depth", [8, 20, 56, 110])
+def test_resnet_depths_that_build(tmp_path, depth):
+    assert load_config(write(tmp_path, resnet(depth))).model.depth == depth
+
+
+def test_mlp_hidden_sizes_must_be_positive(tmp_path):
+    text = edit(BASE, "hidden: [64]", "hidden: [64, 0]")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'hidden:')}: model.hidden.1: "), problem
+    assert "greater than 0" in problem
+
+
+@pytest.mark.parametrize("warmup", ["3", "3.5"])
+def test_warmup_must_be_shorter_than_training(tmp_path, warmup):
+    text = edit(BASE, "  epochs: 3\n", f"  epochs: 3\n  warmup_epochs: {warmup}\n")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'train:')}: train: "), problem
+    assert "warmup_epochs must be smaller than epochs" in problem
+
+
+def test_warmup_shorter_than_training_loads(tmp_path):
+    text = edit(BASE, "  epochs: 3\n", "  epochs: 3\n  warmup_epochs: 2.5\n")
+    assert load_config(write(tmp_path, text)).train.warmup_epochs == 2.5
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    text = edit(BASE, "  root: /data/here\n", "  root: /data/here\n  rooot: x\n")
+    text = edit(text, "epochs: 3", "epochs: ten")
+    text = edit(text, "alpha: [0.0, 0.1]", "alpha: [0.0, 1.5]")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert len(problems) == 3, problems
+    assert str(info.value).splitlines() == problems
+    expected = [
+        f"{path}:{line_of(text, 'rooot')}: data.rooot: unknown key",
+        f"{path}:{line_of(text, 'epochs: ten')}: train.epochs: ",
+        f"{path}:{line_of(text, 'alpha:')}: sweep.alpha: ",
+    ]
+    for prefix in expected:
+        assert any(p.startswith(prefix) for p in problems), (prefix, problems)
+
+
+# ---------------------------------------------------------------------------------------
+# Name
+# ---------------------------------------------------------------------------------------
+
+
+def test_name_defaults_to_the_file_stem(tmp_path):
+    path = write(tmp_path, edit(BASE, "name: base\n", ""), name="alpha-grid_v2.yaml")
+    assert load_config(path).name == "alpha-grid_v2"
+
+
+def test_name_in_the_file_wins_over_the_stem(tmp_path):
+    assert load_config(write(tmp_path, BASE, name="other.yaml")).name == "base"
+
+
+@pytest.mark.parametrize("bad", ["'my sweep'", "../escape", "-dash", "''", "a/b"])
+def test_bad_name_characters(tmp_path, bad):
+    text = edit(BASE, "name: base", f"name: {bad}")
+    path = write(tmp_path, text)
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:{line_of(text, 'name: ')}: name: "), problem
+    assert "letters, digits" in problem
+
+
+def test_bad_file_stem_is_reported_as_the_name(tmp_path):
+    path = write(tmp_path, edit(BASE, "name: base\n", ""), name="my sweep.yaml")
+    problem = only_problem(path)
+    assert problem.startswith(f"{path}:") and ": name: use letters, digits" in problem, problem
+
+
+# ---------------------------------------------------------------------------------------
+# Overrides
+# ---------------------------------------------------------------------------------------
+
+
+def test_overrides_are_applied(tmp_path):
+    path = write(tmp_path, BASE)
+    config = load_config(
+        path, ["train.epochs=2", "sweep.seeds=[0,1,5]", "sweep.alpha=[0, 0.3]", "device=auto"]
+    )
+    assert config.train.epochs == 2
+    assert config.sweep.seeds == (0, 1, 5)
+    assert config.sweep.alpha == (0.0, 0.3)
+    assert config.device == "auto"
+    assert load_config(path).train.epochs == 3  # the file itself is untouched
+
+
+def test_override_can_add_keys_and_sections(tmp_path):
+    text = edit(BASE, "eval:\n  n_bins: 15\n  batch_size: 500\n", "")
+    config = load_config(write(tmp_path, text), ["eval.n_bins=7", "train.momentum=0.5"])
+    assert config.eval.n_bins == 7
+    assert config.train.momentum == 0.5
+
+
+def test_later_override_wins(tmp_path):
+    config = load_config(write(tmp_path, BASE), ["train.epochs=2", "train.epochs=5"])
+    assert config.train.epochs == 5
+
+
+def test_bad_override_value_names_the_override_not_a_line(tmp_path):
+    problem = only_problem(write(tmp_path, BASE), ["train.epochs=x"])
+    assert problem.startswith("override 'train.epochs=x': train.epochs: "), problem
+    assert problem.endswith("got 'x'"), problem
+
+
+def test_bad_override_of_a_list(tmp_path):
+    problem = only_problem(write(tmp_path, BASE), ["sweep.alpha=[0, 1]"])
+    assert problem.startswith("override 'sweep.alpha=[0, 1]': sweep.alpha: "), problem
+    assert "[0, 1)" in problem
+
+
+def test_override_problems_are_reported_with_file_problems(tmp_path):
+    text = edit(BASE, "seeds: [0, 1]", "seeds: [0, 0]")
+    path = write(tmp_path, text)
+    problems = problems_of(path, ["train.lr=-1"])
+    assert len(problems) == 2, problems
+    assert any(p.startswith("override 'train.lr=-1': train.lr: ") for p in problems)
+    assert any(p.startswith(f"{path}:{line_of(text, 'seeds:')}: sweep.seeds: ") for p in problems)
+
+
+@pytest.mark.parametrize("override", ["foo", "train.epochs"])
+def test_override_without_equals(tmp_path, override):
+    problem = only_problem(write(tmp_path, BASE), [override])
+    assert problem.startswith(f"override '{override}': expected KEY=VALUE"), problem
+
+
+@pytest.mark.parametrize("override", ["train..epochs=2", ".epochs=2", "=2"])
+def test_override_with_an_empty_key_part(tmp_path, override):
+    problem = only_problem(write(tmp_path, BASE), [override])
+    assert problem.startswith(f"override '{override}': empty part in key"), problem
+
+
+def test_override_value_that_is_not_yaml(tmp_path):
+    problem = only_problem(write(tmp_path, BASE), ["sweep.seeds=[0, 1"])
+    assert problem.startswith("override 'sweep.seeds=[0, 1': value is not valid YAML"), problem
+
+
+def test_python_tag_in_an_override_never_runs(tmp_path):
+    marker = tmp_path / "code-ran"
+    override = f'train.epochs=!!python/object/apply:os.system ["touch {marker}"]'
+    problem = only_problem(write(tmp_path, BASE), [override])
+    assert problem.startswith(f"override '{override}': value is not valid YAML"), problem
+    assert not marker.exists()
+
+
+def test_override_through_a_scalar(tmp_path):
+    assert only_problem(write(tmp_path, BASE), ["train.epochs.x=1"]) == (
+        "override 'train.epochs.x=1': 'train.epochs' is a value, not a section"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "suggestion"),
+    [("train.epoch=3", "train.epoch", "epochs"), ("devise=cpu", "devise", "device")],
+)
+def test_unknown_key_via_override(tmp_path, override, key, suggestion):
+    assert only_problem(write(tmp_path, BASE), [override]) == (
+        f"override '{override}': {key}: unknown key (did you mean '{suggestion}'?)"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Identity
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def base_path(tmp_path) -> Path:
+    return write(tmp_path, BASE)
+
+
+def identity_hash(path: Path, *overrides: str) -> str:
+    return stable_hash(load_config(path, list(overrides)).identity())
+
+
+def test_identity_sections(base_path):
+    identity = load_config(base_path).identity()
+    assert set(identity) == {"data", "model", "train", "eval"}
+    assert "root" not in identity["data"]
+    assert "batch_size" not in identity["eval"]
+    assert identity["eval"]["n_bins"] == 15
+    assert identity["train"]["lr"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "data.root=/elsewhere",
+        "device=cuda",
+        "eval.batch_size=10",
+        "sweep.alpha=[0.3]",
+        "sweep.seeds=[7, 8]",
+        "name=renamed",
+    ],
+)
+def test_identity_ignores_where_and_how_fast(base_path, override):
+    assert identity_hash(base_path, override) == identity_hash(base_path)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["train.lr=0.2", "train.epochs=4", "eval.n_bins=10", "data.split_seed=1", "model.hidden=[65]"],
+)
+def test_identity_changes_with_what_is_computed(base_path, override):
+    assert identity_hash(base_path, override) != identity_hash(base_path)
+
+
+def test_run_identity_differs_per_alpha_and_seed(base_path):
+    config = load_config(base_path)
+    hashes = {
+        stable_hash(run_identity(config, alpha, seed)) for alpha in (0.0, 0.1) for seed in (0, 1)
+    }
+    assert len(hashes) == 4
+    assert run_identity(config, 0.1, 1) == {**config.identity(), "alpha": 0.1, "seed": 1}
+
+
+def test_run_identity_is_stable_across_number_types(base_path):
+    config = load_config(base_path)
+    assert stable_hash(run_identity(config, 0, 1)) == stable_hash(run_identity(config, 0.0, 1))
+
+
+def test_stable_hash_ignores_key_order():
+    assert stable_hash({"a": 1, "b": [1, 2]}) == stable_hash({"b": [1, 2], "a": 1})
+    assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+    assert len(stable_hash({"a": 1})) == 12
