@@ -38,3 +38,18 @@ def tiny_config_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_config_dict()))
     return path
+
+
+def fail_runs_at_alpha(monkeypatch, alpha: float):
+    """Make `sweep.train_run` raise for one alpha (a simulated OOM); returns the real one."""
+    from lsexp import sweep
+
+    real = sweep.train_run
+
+    def flaky(config, run_alpha, seed, *args, **kwargs):
+        if run_alpha == alpha:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(config, run_alpha, seed, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "train_run", flaky)
+    return real

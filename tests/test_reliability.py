@@ -21,7 +21,7 @@ from lsexp.cli import app
 from lsexp.config import validate
 from lsexp.store import ResultsStore
 from lsexp.sweep import run_sweep
-from tests.conftest import tiny_config_dict
+from tests.conftest import fail_runs_at_alpha, tiny_config_dict
 
 FOUR_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.2, 0.3], "seeds": [0]}}
 
@@ -166,14 +166,7 @@ def test_changed_recipe_exits_2_naming_the_keys(tmp_path):
 
 
 def test_failed_run_exits_1_and_retry_failed_reruns_only_it(tmp_path, monkeypatch):
-    real = sweep.train_run
-
-    def flaky(config, alpha, seed, *args, **kwargs):
-        if alpha == 0.2:
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return real(config, alpha, seed, *args, **kwargs)
-
-    monkeypatch.setattr(sweep, "train_run", flaky)
+    real = fail_runs_at_alpha(monkeypatch, 0.2)
     cfg = _write_config(tmp_path)
     out = tmp_path / "out"
     runner = CliRunner()

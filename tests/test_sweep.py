@@ -17,7 +17,7 @@ from lsexp.errors import DataError, LockedError, ResultsError
 from lsexp.report import write_report
 from lsexp.store import ResultsStore, atomic_write_bytes, plan_runs
 from lsexp.sweep import run_sweep
-from tests.conftest import tiny_config_dict
+from tests.conftest import fail_runs_at_alpha, tiny_config_dict
 
 
 def _config(**sections):
@@ -179,14 +179,7 @@ def test_unfinished_run_folder_is_trained_again(tmp_path):
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    real = sweep.train_run
-
-    def flaky(config, alpha, seed, *args, **kwargs):
-        if alpha == 0.2:
-            raise RuntimeError("CUDA out of memory (simulated)")
-        return real(config, alpha, seed, *args, **kwargs)
-
-    monkeypatch.setattr(sweep, "train_run", flaky)
+    real = fail_runs_at_alpha(monkeypatch, 0.2)
     out = tmp_path / "flaky"
     result = run_sweep(_config(), out)
     assert sorted(o.status for o in result.outcomes) == ["done", "failed"]
