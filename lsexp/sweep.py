@@ -143,6 +143,7 @@ def _record(
             eval_seconds=round(result.eval_seconds, 3),
             epochs_completed=len(result.history),
         )
+        record["provenance"] = {**prov, **result.extra}
     if error is not None:
         record["error"] = error
     return record
