@@ -460,14 +460,20 @@ def report(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any run folder is unreadable.")
     ] = False,
+    interval: Annotated[
+        str,
+        typer.Option(help="95% interval over seeds: t (Student-t) or bootstrap (percentile)."),
+    ] = "t",
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
     from lsexp.report import write_report
 
     n_unreadable = 0
     with _errors():
+        if interval not in ("t", "bootstrap"):
+            raise LsexpError(f"--interval: expected t or bootstrap, got '{interval}'")
         for d in _sweep_dirs(dirs):
-            rep = write_report(d)
+            rep = write_report(d, interval)
             out.print(f"[bold]{rep.config.name}[/bold]: {len(rep.run_rows)} runs -> "
                       f"{d / 'report'}")  # fmt: skip
             _print_report_table(rep)

@@ -22,7 +22,7 @@ from lsexp.calibration import apply_temperature, fit_temperature
 from lsexp.claims import RunResult as ClaimRun
 from lsexp.claims import claims_markdown, evaluate_claims
 from lsexp.config import SweepConfig
-from lsexp.stats import INTERVAL_METHOD, Summary, summarize
+from lsexp.stats import INTERVAL_METHODS, Summary, summarize
 from lsexp.store import (
     ResultsStore,
     StoredRun,
@@ -67,8 +67,10 @@ class AlphaGroup:
     histories: list[list[dict[str, float]]] = field(default_factory=list)
     stored: list[StoredRun] = field(default_factory=list)
 
+    interval: str = "t"  # how `stat` builds its 95 % interval: "t" or "bootstrap"
+
     def stat(self, name: str) -> Summary:
-        return summarize([r[name] for r in self.runs])
+        return summarize([r[name] for r in self.runs], self.interval)
 
 
 @dataclass
@@ -81,6 +83,11 @@ class Report:
     n_other_settings: int
     files: list[Path]
     warnings: list[str]
+    interval: str = "t"
+
+    @property
+    def interval_label(self) -> str:
+        return {"t": "95% t-interval", "bootstrap": "95% bootstrap interval"}[self.interval]
 
 
 def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
@@ -118,7 +125,7 @@ def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, n
     return row, preds["test_logits"], preds["test_labels"]
 
 
-def collect(sweep_dir: Path) -> Report:
+def collect(sweep_dir: Path, interval: str = "t") -> Report:
     """Read a sweep folder and compute per-run metrics and per-alpha groups."""
     store = ResultsStore(sweep_dir)
     config = store.load_config()
@@ -163,7 +170,9 @@ def collect(sweep_dir: Path) -> Report:
         notes.append(f"ignored {other} run(s) of other settings (different config_hash)")
     ordered = [groups[a] for a in sorted(groups)]
     rows.sort(key=lambda r: (r["alpha"], r["seed"]))
-    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes)
+    for g in ordered:
+        g.interval = interval
+    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes, interval)
 
 
 def summary_rows(report: Report) -> list[dict[str, Any]]:
@@ -231,7 +240,7 @@ def summary_markdown(report: Report) -> str:
         "",
         f"Test-set metrics on true labels; mean ± std over seeds (n per row). ECE, MCE and "
         f"classwise ECE use {n_bins} equal-width bins; adaptive ECE uses {n_bins} "
-        f"equal-mass bins. Interval column: {INTERVAL_METHOD}.",
+        f"equal-mass bins. Interval column: {INTERVAL_METHODS[report.interval]}.",
         "",
         "| α | n (div/fail) | accuracy | 95% CI | NLL | ECE | 95% CI | adaptive ECE "
         "| classwise ECE | Brier | mean conf. | conf. − acc. | logit gap |",
@@ -349,7 +358,8 @@ def figure_metric(report: Report, name: str, ylabel: str, path: Path, scale: flo
     alphas, mean, hw, n = _arrays(report, name)
     fig, ax = plt.subplots(figsize=(6, 4))
     plots.metric_vs_alpha(ax, alphas, mean * scale, hw * scale, n, ylabel=ylabel)
-    ax.set_title(f"{_title(report)}\nmean over seeds, error bars: 95% t-interval", fontsize=10)
+    ax.set_title(f"{_title(report)}\nmean over seeds, error bars: {report.interval_label}",
+                 fontsize=10)  # fmt: skip
     _save(fig, path)
 
 
@@ -366,7 +376,7 @@ def figure_ece_ts(report: Report, path: Path) -> None:
                               ylabel=f"test ECE (%, {report.config.eval.n_bins} bins)")  # fmt: skip
     ax.legend(fontsize=8)
     ax.set_title(f"{_title(report)}\nlabel smoothing vs temperature scaling "
-                 "(T fitted on val); 95% t-intervals", fontsize=10)  # fmt: skip
+                 f"(T fitted on val); {report.interval_label}s", fontsize=10)  # fmt: skip
     _save(fig, path)
 
 
@@ -499,10 +509,10 @@ def figure_logit_gap(report: Report, path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def write_report(sweep_dir: str | Path) -> Report:
+def write_report(sweep_dir: str | Path, interval: str = "t") -> Report:
     """Compute everything and write it to <sweep_dir>/report/. Returns what was computed."""
     sweep_dir = Path(sweep_dir)
-    report = collect(sweep_dir)
+    report = collect(sweep_dir, interval)
     out = ResultsStore(sweep_dir).report_dir
     out.mkdir(parents=True, exist_ok=True)
 
@@ -558,9 +568,10 @@ def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
 
 FIGURE_CAPTIONS = {
     "accuracy_vs_alpha.png": ("Accuracy vs α", "Test accuracy, mean over seeds; error bars "
-                              "are 95% Student-t intervals; n = seeds per point."),
+                              "are 95% intervals over seeds (method in the summary); "
+                              "n = seeds per point."),
     "ece_vs_alpha.png": ("ECE vs α", "Test ECE (equal-width bins), mean over seeds with 95% "
-                         "t-intervals."),
+                         "intervals."),
     "ece_ts_vs_alpha.png": ("Label smoothing vs temperature scaling", "Test ECE before and "
                             "after temperature scaling (T fitted on the validation split)."),
     "reliability.png": ("Reliability diagrams", "Per-bin accuracy (grey), gap to the diagonal "

@@ -245,3 +245,10 @@ def test_a_malicious_pickle_in_predictions_runs_no_code(tmp_path):
     assert rep.exit_code == 0
     assert "unreadable predictions" in rep.output
     assert not _Evil.marker.exists()
+
+
+def test_report_rejects_an_unknown_interval_method(tmp_path):
+    config = validate(tiny_config_dict(sweep={"alpha": [0.1], "seeds": [0]}), "<test>")
+    run_sweep(config, tmp_path / "out")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "out"), "--interval", "wald"])
+    assert result.exit_code == 2 and "--interval" in result.output

@@ -295,3 +295,20 @@ def test_report_writes_claims_and_a_self_contained_page(finished):
     page = (out / "report" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 6
     assert 'src="http' not in page and "Label smoothing improves calibration" in page
+
+
+def test_report_bootstrap_interval_option(finished, tmp_path):
+    from lsexp.stats import summarize
+
+    s = summarize([0.80, 0.82, 0.84, 0.86], "bootstrap")
+    assert s.ci_low >= 0.80 and s.ci_high <= 0.86 and s.ci_low < s.mean < s.ci_high
+    t = summarize([0.80, 0.82, 0.84, 0.86], "t")
+    assert s.ci_high - s.ci_low < t.ci_high - t.ci_low  # bootstrap is narrower at small n
+    assert summarize([0.80, 0.82, 0.84, 0.86], "bootstrap") == s  # seeded: deterministic
+    with pytest.raises(ValueError, match="expected method"):
+        summarize([1.0, 2.0], "wald")
+    out, _ = finished
+    write_report(out, interval="bootstrap")
+    assert "percentile bootstrap" in (out / "report" / "summary.md").read_text()
+    write_report(out)  # back to the default for the other tests using this folder
+    assert "Student-t" in (out / "report" / "summary.md").read_text()
