@@ -313,7 +313,7 @@ def sweep(
     from lsexp.cluster import SlurmOptions, parse_shard, submit
     from lsexp.config import load_config
     from lsexp.store import ResultsStore, plan_runs
-    from lsexp.sweep import default_out_dir, pending_runs, run_sweep
+    from lsexp.sweep import default_out_dir, run_sweep
 
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
@@ -322,8 +322,7 @@ def sweep(
         config = load_config(config_path, overrides or [])
         target = out_dir or default_out_dir(config)
         if dry_run:
-            _print_plan(config, target, plan_runs(config), ResultsStore(target), retry_failed,
-                        pending_runs)  # fmt: skip
+            _print_plan(config, target, plan_runs(config), ResultsStore(target), retry_failed)
             return
         if executor is not None:
             options = SlurmOptions(slurm_partition, gpus_per_task, cpus_per_task, timeout_min)
@@ -389,16 +388,20 @@ def _interrupted() -> type[Exception]:
     return Interrupted
 
 
-def _print_plan(config, target, plan, store, retry_failed, pending_runs) -> None:
-    todo = set(s.run_id for s in pending_runs(store, plan, retry_failed))
+def _print_plan(config, target, plan, store, retry_failed) -> None:
+    from lsexp.sweep import is_pending
+
     table = Table(title=f"plan for {config.name} -> {target}")
     for col in ("alpha", "seed", "run", "state"):
         table.add_column(col)
+    n_todo = 0
     for s in plan:
-        state = "would train" if s.run_id in todo else store.status_of(s)
+        state = store.status_of(s)
+        if is_pending(state, retry_failed):
+            state, n_todo = "would train", n_todo + 1
         table.add_row(f"{s.alpha:g}", str(s.seed), s.dirname, state)
     out.print(table)
-    out.print(f"{len(plan)} runs, {len(todo)} would train (dry run: nothing written)")
+    out.print(f"{len(plan)} runs, {n_todo} would train (dry run: nothing written)")
     from lsexp.data import check_dataset
 
     root = Path(config.data.root).expanduser() if config.data.root else None

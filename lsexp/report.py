@@ -29,6 +29,7 @@ from lsexp.store import (
     UnreadableRun,
     atomic_write_bytes,
     atomic_write_text,
+    config_hash,
     csv_text,
 )
 
@@ -129,8 +130,6 @@ def collect(sweep_dir: Path, interval: str = "t") -> Report:
     """Read a sweep folder and compute per-run metrics and per-alpha groups."""
     store = ResultsStore(sweep_dir)
     config = store.load_config()
-    from lsexp.store import config_hash
-
     expected = config_hash(config)
     runs, unreadable = store.scan()
     notes: list[str] = [f"skipped {u.path.name}: {u.reason}" for u in unreadable]

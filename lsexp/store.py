@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from lsexp import __version__
-from lsexp.config import SweepConfig, config_to_yaml, run_identity, stable_hash
-from lsexp.errors import LockedError, ResultsError
+from lsexp.config import SweepConfig, config_to_yaml, run_identity, stable_hash, validate
+from lsexp.errors import ConfigError, LockedError, ResultsError
 
 SWEEP_FILE = "sweep.yaml"
 LOCK_FILE = ".lock"
@@ -430,8 +431,6 @@ class ResultsStore:
     # -- sweep config --------------------------------------------------------------------
 
     def read_sweep_file(self) -> dict[str, Any] | None:
-        import yaml
-
         path = self.root / SWEEP_FILE
         if not path.exists():
             return None
@@ -447,10 +446,8 @@ class ResultsStore:
         if not previous or previous.get("config_hash") in (None, config_hash(config)):
             return
         try:
-            from lsexp.config import validate
-
-            old = validate(previous.get("config"), str(self.root / SWEEP_FILE))
-        except Exception:
+            old = self._validate_stored(previous)
+        except ConfigError:
             old = None
         diffs = _diff_keys(old.identity(), config.identity()) if old is not None else ["?"]
         raise ResultsError(
@@ -463,20 +460,19 @@ class ResultsStore:
             f"# Written by lsexp {__version__}. The resolved config of this sweep; runs in "
             f"runs/ whose config_hash differs are ignored by `lsexp report`.\n"
         )
-        import yaml
-
         body = yaml.safe_dump(
             {"lsexp_version": __version__, "config_hash": config_hash(config)}, sort_keys=False
         )
         text = header + body + "config:\n" + _indent(config_to_yaml(config))
         atomic_write_text(self.root / SWEEP_FILE, text)
 
-    def load_config(self):
-        from lsexp.config import validate
-
+    def load_config(self) -> SweepConfig:
         data = self.read_sweep_file()
         if data is None:
             raise ResultsError(f"{self.root}: no readable {SWEEP_FILE}; is this a sweep folder?")
+        return self._validate_stored(data)
+
+    def _validate_stored(self, data: dict[str, Any]) -> SweepConfig:
         return validate(data.get("config"), str(self.root / SWEEP_FILE))
 
     # -- runs ----------------------------------------------------------------------------

@@ -74,13 +74,13 @@ def select_shard(plan: list[RunSpec], index: int, count: int) -> list[RunSpec]:
     return [spec for pos, spec in enumerate(plan) if pos % count == index]
 
 
+def is_pending(status: str, retry_failed: bool) -> bool:
+    """Whether a run in this state is trained by the next sweep."""
+    return status == "pending" or (status == "failed" and retry_failed)
+
+
 def pending_runs(store: ResultsStore, plan: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
-    todo = []
-    for spec in plan:
-        status = store.status_of(spec)
-        if status == "pending" or (status == "failed" and retry_failed):
-            todo.append(spec)
-    return todo
+    return [spec for spec in plan if is_pending(store.status_of(spec), retry_failed)]
 
 
 def _git_commit() -> str | None:
@@ -191,9 +191,12 @@ def run_sweep(
             store.check_same_identity(config)
         store.remove_stale_temp_files(claim_grace)
         store.write_sweep_file(config)
-        todo = pending_runs(store, plan, retry_failed)
+        states = {spec.run_id: store.status_of(spec) for spec in plan}  # one read per run
+        todo = [spec for spec in plan if is_pending(states[spec.run_id], retry_failed)]
         outcomes = [
-            RunOutcome(s, f"skipped-{store.status_of(s)}", {}) for s in plan if s not in todo
+            RunOutcome(spec, f"skipped-{states[spec.run_id]}", {})
+            for spec in plan
+            if not is_pending(states[spec.run_id], retry_failed)
         ]
         if observer:
             observer.sweep_started(len(plan), todo, str(torch_device))
@@ -207,8 +210,9 @@ def run_sweep(
                 outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
                 continue
             try:
-                if store.status_of(spec) in FINAL_STATUSES:  # finished by another worker
-                    outcomes.append(RunOutcome(spec, f"skipped-{store.status_of(spec)}", {}))
+                state = store.status_of(spec)
+                if state in FINAL_STATUSES:  # finished by another worker meanwhile
+                    outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
                     continue
                 if splits is None:
                     if observer:
