@@ -43,8 +43,10 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: Literal["mlp", "cnn", "resnet"]
-    width: int | None = Field(default=None, gt=0, description="cnn base width / resnet width.")
+    name: Literal["mlp", "cnn", "resnet", "airbench"]
+    width: int | None = Field(
+        default=None, gt=0, description="cnn base width / resnet width / airbench width."
+    )
     depth: int | None = Field(default=None, gt=0, description="resnet depth 6n+2 (20, 56, ...).")
     hidden: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
         default=None, description="mlp hidden sizes."
@@ -52,7 +54,8 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _fields_apply(self) -> ModelConfig:
-        applies = {"mlp": {"hidden"}, "cnn": {"width"}, "resnet": {"width", "depth"}}[self.name]
+        applies = {"mlp": {"hidden"}, "cnn": {"width"}, "resnet": {"width", "depth"},
+                   "airbench": {"width"}}[self.name]  # fmt: skip
         for key in ("width", "depth", "hidden"):
             if getattr(self, key) is not None and key not in applies:
                 raise ValueError(f"'{key}' does not apply to model '{self.name}'")
@@ -61,6 +64,9 @@ class ModelConfig(_Strict):
         if self.name == "resnet" and depth_bad:
             raise ValueError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110), got {self.depth}")
         return self
+
+
+AIRBENCH_OWN_KEYS = frozenset({"optimizer", "schedule", "warmup_epochs", "augment", "nesterov"})
 
 
 class TrainConfig(_Strict):
@@ -74,9 +80,21 @@ class TrainConfig(_Strict):
     schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
     warmup_epochs: float = Field(default=0.0, ge=0, description="Linear warm-up (cosine only).")
     augment: bool = Field(default=False, description="Random crop (pad 4) + flip for CIFAR.")
+    recipe: Literal["standard", "airbench94"] = Field(
+        default="standard",
+        description="airbench94: Jordan 2024's fast CIFAR recipe (see lsexp/airbench.py); "
+        "lr and weight_decay are then per 1024 examples, as in the paper.",
+    )
 
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainConfig:
+        if self.recipe == "airbench94":
+            own = sorted(AIRBENCH_OWN_KEYS & self.model_fields_set)
+            if own:
+                raise ValueError(
+                    f"{', '.join(own)} cannot be set with recipe airbench94, which brings its "
+                    "own (Nesterov SGD, triangle schedule, flip + translate); remove them"
+                )
         if self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"warmup_epochs must be smaller than epochs, got {self.warmup_epochs} >= "
@@ -120,6 +138,11 @@ class SweepGrid(_Strict):
 class EvalConfig(_Strict):
     n_bins: int = Field(default=15, gt=0, description="Equal-width bins for ECE.")
     batch_size: int = Field(default=1000, gt=0, description="Batch size for evaluation.")
+    tta: Literal[0, 1, 2] = Field(
+        default=0,
+        description="Test-time augmentation of val and test logits: 0 none, 1 mean with the "
+        "mirror image, 2 also one-pixel shifts (airbench94's). Changes calibration.",
+    )
 
 
 class SweepConfig(_Strict):
@@ -131,6 +154,14 @@ class SweepConfig(_Strict):
     eval: EvalConfig = EvalConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
+    @model_validator(mode="after")
+    def _recipe_fits_model(self) -> SweepConfig:
+        if self.train.recipe == "airbench94" and self.model.name != "airbench":
+            raise ValueError(
+                f"recipe airbench94 needs model.name: airbench, got '{self.model.name}'"
+            )
+        return self
+
     def identity(self) -> dict[str, Any]:
         """The settings that define what a run computes (not where or how fast it runs).
 
@@ -138,12 +169,25 @@ class SweepConfig(_Strict):
         by these settings plus its own alpha and seed (see `run_identity`).
         """
         data = self.data.model_dump(exclude={"root"})
-        return {
+        identity = {
             "data": data,
             "model": self.model.model_dump(mode="json"),
             "train": self.train.model_dump(mode="json"),
             "eval": self.eval.model_dump(mode="json", exclude={"batch_size"}),
         }
+        # Settings added after 0.1 are left out at their default, so that runs made before
+        # they existed keep their ids (and are not retrained).
+        for section, key in _ADDED_LATER:
+            default = type(getattr(self, section)).model_fields[key].default
+            if identity[section][key] == default:
+                del identity[section][key]
+        if self.train.recipe == "airbench94":  # settings the recipe replaces say nothing
+            for key in AIRBENCH_OWN_KEYS:
+                del identity["train"][key]
+        return identity
+
+
+_ADDED_LATER = (("train", "recipe"), ("eval", "tta"))
 
 
 def run_identity(config: SweepConfig, alpha: float, seed: int) -> dict[str, Any]:
@@ -387,4 +431,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SweepCo
 
 
 def config_to_yaml(config: SweepConfig) -> str:
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    data = config.model_dump(mode="json")
+    if config.train.recipe == "airbench94":  # keys the recipe forbids (it brings its own)
+        for key in AIRBENCH_OWN_KEYS:
+            data["train"].pop(key, None)
+    return yaml.safe_dump(data, sort_keys=False)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from lsexp import metrics
+from lsexp import airbench, metrics
 from lsexp.config import SweepConfig
 from lsexp.data import Splits
 from lsexp.losses import smoothed_cross_entropy
@@ -90,7 +90,7 @@ class EngineSettings:
 
 
 def engine_settings(device: torch.device, model_name: str) -> EngineSettings:
-    conv = model_name in ("cnn", "resnet")
+    conv = model_name in ("cnn", "resnet", "airbench")
     return EngineSettings(
         channels_last=conv and device.type in ("cpu", "cuda"),
         autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
@@ -193,15 +193,47 @@ def penultimate_sample(
     }
 
 
+def _tta_logits(model: torch.nn.Module, x: torch.Tensor, level: int, fmt) -> torch.Tensor:
+    """Logits averaged over test-time views (airbench94's scheme; see lsexp/airbench.py).
+
+    Level 0: the image. Level 1: mean over the image and its mirror. Level 2: half of
+    level 1, plus half the mean of level 1 on the image shifted one pixel up-left and one
+    pixel down-right (reflect padding), i.e. 6 views.
+    """
+
+    def plain(z: torch.Tensor) -> torch.Tensor:
+        return model(z.contiguous(memory_format=fmt)).float()
+
+    def mirror(z: torch.Tensor) -> torch.Tensor:
+        return 0.5 * plain(z) + 0.5 * plain(z.flip(-1))
+
+    if level == 0:
+        return plain(x)
+    logits = mirror(x)
+    if level == 1:
+        return logits
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = 0.5 * (mirror(padded[:, :, :h, :w]) + mirror(padded[:, :, 2 : h + 2, 2 : w + 2]))
+    return 0.5 * logits + 0.5 * shifted
+
+
 @torch.inference_mode()
 def predict_logits(
-    model: torch.nn.Module, x: torch.Tensor, batch_size: int, channels_last: bool = False
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    batch_size: int,
+    channels_last: bool = False,
+    tta: int = 0,
 ) -> torch.Tensor:
-    """Float32 logits for every row of x, in large no-grad batches, in eval mode."""
+    """Float32 logits for every row of x, in large no-grad batches, in eval mode.
+
+    `tta` > 0 averages logits over flipped / shifted views (`_tta_logits`).
+    """
     was_training = model.training
     model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    out = [model(x[i : i + batch_size].contiguous(memory_format=fmt)).float()
+    out = [_tta_logits(model, x[i : i + batch_size], tta, fmt)
            for i in range(0, len(x), batch_size)]  # fmt: skip
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
@@ -253,6 +285,8 @@ def train_run(
             hidden=config.model.hidden,
         )
     model.to(device)
+    if isinstance(model, airbench.AirbenchNet):  # data-dependent init, no RNG involved
+        model.init_whitening(splits.train_x[: airbench.WHITEN_IMAGES])
     use_cuda = device.type == "cuda"
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
@@ -270,12 +304,23 @@ def train_run(
         raise ConfigError(
             [f"train.batch_size={t.batch_size} is larger than the training set ({n_train})"]
         )
-    optimizer = _build_optimizer(config, model)
-    warmup = int(round(t.warmup_epochs * steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(t.schedule, t.epochs * steps, warmup)
-    )
-    augment = t.augment and info.channels == 3  # crop+flip is a CIFAR recipe
+    total_steps = t.epochs * steps
+    fast = t.recipe == "airbench94"
+    if fast:
+        optimizer: torch.optim.Optimizer = airbench.build_optimizer(
+            model, t.lr, t.momentum, t.weight_decay, t.batch_size
+        )
+        multiplier = airbench.lr_multiplier(total_steps)
+    else:
+        optimizer = _build_optimizer(config, model)
+        multiplier = lr_lambda(t.schedule, total_steps, int(round(t.warmup_epochs * steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    # Crop + flip is a CIFAR recipe: never applied to grayscale digits or clothing.
+    augment = (fast or t.augment) and info.channels == 3
+    alternating = airbench.AlternatingFlipTranslate(n_train, aug_gen) if augment and fast else None
+    lookahead: airbench.Lookahead | None = None
+    global_step = 0
+    tta = config.eval.tta
     n_bins = config.eval.n_bins
     eval_bs = config.eval.batch_size
 
@@ -287,6 +332,8 @@ def train_run(
         t0 = time.perf_counter()
         model.train()
         observer.epoch_started(epoch, t.epochs, steps)
+        if isinstance(model, airbench.AirbenchNet):
+            model.set_epoch(epoch - 1)
         perm = torch.randperm(n_train, generator=order_gen).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -296,7 +343,9 @@ def train_run(
                 raise Interrupted
             idx = perm[step * t.batch_size : (step + 1) * t.batch_size]
             x, y = splits.train_x[idx], splits.train_y[idx]
-            if augment:
+            if alternating is not None:
+                x = alternating(x, idx, epoch - 1)
+            elif augment:
                 x = random_crop_flip(x, aug_gen)
             x = x.contiguous(memory_format=fmt)
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
@@ -307,9 +356,18 @@ def train_run(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            global_step += 1
+            la = airbench.LOOKAHEAD
+            if fast and epoch - 1 >= la["start_epoch"] and global_step % la["every"] == 0:
+                if lookahead is None:
+                    lookahead = airbench.Lookahead(model)
+                else:
+                    lookahead.update(model, airbench.Lookahead.decay(global_step, total_steps))
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
             observer.step_done(step + 1, steps)
+        if lookahead is not None:
+            lookahead.update(model, decay=1.0)  # the average becomes the weights
         train_loss = float(loss_sum) / steps
         train_seconds += time.perf_counter() - t0
         if not math.isfinite(train_loss):
@@ -346,6 +404,9 @@ def train_run(
         observer.epoch_done(epoch, t.epochs, row)
 
     n_params = count_parameters(model)
+    engine_record = settings.as_dict()
+    if fast:
+        engine_record["recipe"] = airbench.SETTINGS
     if diverged_epoch is not None:
         return RunResult(
             "diverged",
@@ -356,20 +417,25 @@ def train_run(
             n_params,
             train_seconds,
             eval_seconds,
-            extra={"engine": settings.as_dict()},
+            extra={"engine": engine_record},
         )
 
     t2 = time.perf_counter()
-    # val_logits is the last epoch's evaluation: the weights have not changed since.
+    # val_logits is the last epoch's evaluation: the weights have not changed since. With
+    # test-time augmentation, val is predicted again the way test is, for temperature fits.
+    if tta:
+        val_logits = (
+            predict_logits(model, splits.val_x, eval_bs, settings.channels_last, tta).cpu().numpy()
+        )
     test_logits = (
-        predict_logits(model, splits.test_x, eval_bs, settings.channels_last).cpu().numpy()
+        predict_logits(model, splits.test_x, eval_bs, settings.channels_last, tta).cpu().numpy()
     )
     test_y = splits.test_y.cpu().numpy()
     if not (np.isfinite(test_logits).all() and np.isfinite(val_logits).all()):
         # Finite training loss but non-finite logits at evaluation: treat as diverged.
         return RunResult(
             "diverged", history, None, {}, t.epochs, n_params, train_seconds, eval_seconds,
-            extra={"engine": settings.as_dict()},
+            extra={"engine": engine_record},
         )  # fmt: skip
     predictions = {
         "val_logits": val_logits.astype(np.float32),
@@ -385,5 +451,5 @@ def train_run(
     return RunResult(
         "done", history, predictions, test_metrics, None, n_params, train_seconds, eval_seconds,
         penultimate,
-        extra={"engine": settings.as_dict()},
+        extra={"engine": engine_record},
     )  # fmt: skip

@@ -16,7 +16,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MODEL_NAMES = ("mlp", "cnn", "resnet")
+from lsexp.airbench import AirbenchNet
+
+MODEL_NAMES = ("mlp", "cnn", "resnet", "airbench")
 
 # Which of build_model's optional arguments each model takes (mirrors ModelConfig in
 # lsexp.config, so a bad combination is rejected here too when the library is used directly).
@@ -24,6 +26,7 @@ _APPLIES: dict[str, frozenset[str]] = {
     "mlp": frozenset({"hidden"}),
     "cnn": frozenset({"width"}),
     "resnet": frozenset({"width", "depth"}),
+    "airbench": frozenset({"width"}),
 }
 
 
@@ -208,8 +211,8 @@ def build_model(
     Args:
         name: one of ``MODEL_NAMES``.
         in_channels, image_size, num_classes: the dataset's shape (square images).
-        width: ``cnn`` base width (default 32) or ``resnet`` first-stage width (default 16,
-            the paper's).
+        width: ``cnn`` base width (default 32), ``resnet`` first-stage width (default 16,
+            the paper's) or ``airbench`` first-group width (default 64; then 4w, 4w).
         depth: ``resnet`` depth 6n+2 with n >= 1 (paper: 20, 32, 44, 56, 110; default 20).
         hidden: ``mlp`` hidden sizes (default (256, 256)).
 
@@ -244,6 +247,10 @@ def build_model(
         if image_size < 4:  # two 2x2 max-pools
             raise ValueError(f"expected image_size >= 4 for 'cnn', got {image_size}")
         return SmallCNN(in_channels, 32 if width is None else width, num_classes)
+    if name == "airbench":
+        if image_size < 12:  # 2x2 conv, then three 2x2 max-pools
+            raise ValueError(f"expected image_size >= 12 for 'airbench', got {image_size}")
+        return AirbenchNet(in_channels, 64 if width is None else width, num_classes)
     depth = 20 if depth is None else depth
     if depth < 8 or (depth - 2) % 6 != 0:
         raise ValueError(f"expected resnet depth 6n+2 (20, 32, 44, 56, 110), got {depth}")

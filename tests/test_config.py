@@ -239,7 +239,7 @@ def test_unknown_key_without_a_close_match_lists_the_known_keys(tmp_path):
     text = edit(BASE, "  n_bins: 15\n", "  n_bins: 15\n  zzz: 1\n")
     path = write(tmp_path, text)
     assert only_problem(path) == (
-        f"{path}:{line_of(text, 'zzz')}: eval.zzz: unknown key; known: n_bins, batch_size"
+        f"{path}:{line_of(text, 'zzz')}: eval.zzz: unknown key; known: n_bins, batch_size, tta"
     )
 
 

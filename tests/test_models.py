@@ -18,6 +18,7 @@ SMALL = {
     "mlp": {"hidden": (32, 16)},
     "cnn": {"width": 8},
     "resnet": {"depth": 8, "width": 8},
+    "airbench": {"width": 8},
 }
 
 
@@ -60,6 +61,7 @@ def test_default_feature_widths() -> None:
     assert classifier_in("mlp") == 256
     assert classifier_in("cnn") == 64  # 2 x default width 32
     assert classifier_in("resnet") == 64  # 4 x default width 16
+    assert classifier_in("airbench") == 256  # 4 x default width 64
 
 
 # He et al. 2016, Table 6 (CIFAR-10): depth -> parameters.
@@ -120,7 +122,9 @@ def test_resnet_init() -> None:
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match=r"expected a model name in \('mlp', 'cnn', 'resnet'\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a model name in \('mlp', 'cnn', 'resnet', 'airbench'\)"
+    ):
         build_model("vgg", in_channels=3, image_size=32, num_classes=10)
 
 
