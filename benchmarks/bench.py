@@ -1,13 +1,16 @@
 """`make bench`: lsexp's sweep against the naive baseline, side by side in one invocation.
 
 Both train the same model (`cnn`, width 16), recipe, epochs, batch size, train/val split
-and alpha list on the real Fashion-MNIST. They run alternately (baseline, lsexp,
-baseline, lsexp, ...) so drift on a shared machine hits both. Reported per side: runs per
-hour, peak resident memory (max over its processes), mean test accuracy; then the ratio,
+and alpha list on the real Fashion-MNIST. They run alternately (baseline, lsexp, lsexp
+with `--workers 2`, baseline, ...) so drift on a shared machine hits all. Reported per
+side: runs per hour, peak resident memory (of its largest process: with `--workers 2`
+the machine holds about two of those), mean test accuracy; then the ratios,
 and the floor: bare forward/backward/step time of the same model on pre-made batches,
 so the overhead left in each model-epoch is visible. Numbers go to a JSON file too.
 
-    python benchmarks/bench.py [--epochs 1] [--alphas 0,0.1,0.3] [--repeats 1]
+    python benchmarks/bench.py [--epochs 1] [--alphas 0,0.1,0.2,0.3] [--repeats 1]
+
+The default of 4 runs splits evenly over 2 workers.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def floor_seconds_per_epoch(n_train: int, batch_size: int, width: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--alphas", default="0,0.1,0.3")
+    p.add_argument("--alphas", default="0,0.1,0.2,0.3")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results.json")
     a = p.parse_args()
@@ -111,12 +114,13 @@ def main() -> None:
     print(f"baseline DataLoader: {workers} workers (60 batches: "
           + ", ".join(f"{w} workers {t:.1f}s" for w, t in worker_times.items()) + ")")  # fmt: skip
 
-    sides: dict[str, dict] = {"naive": {"seconds": 0.0, "acc": [], "peak_mb": 0.0},
-                              "lsexp": {"seconds": 0.0, "acc": [], "peak_mb": 0.0,
-                                        "train_epoch_s": [], "eval_s": []}}  # fmt: skip
+    sides: dict[str, dict] = {
+        side: {"seconds": 0.0, "acc": [], "peak_mb": 0.0, "train_epoch_s": [], "eval_s": []}
+        for side in ("naive", "lsexp", "lsexp-w2")
+    }
     n_runs = 0
     for rep in range(a.repeats):
-        for side in ("naive", "lsexp"):
+        for side in sides:
             if side == "naive":
                 wall = 0.0
                 for alpha in alphas:
@@ -129,10 +133,12 @@ def main() -> None:
                                               ["test_accuracy"])  # fmt: skip
                     sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
             else:
-                out_dir = tmp / f"sweep{rep}"
+                out_dir = tmp / f"{side}-{rep}"
                 cmd = [*lsexp, "sweep", str(REPO / "configs" / "fashion_mnist.yaml"),
                        f"train.epochs={a.epochs}", f"sweep.alpha=[{a.alphas}]",
                        "sweep.seeds=[0]", "--out", str(out_dir), "--device", "cpu"]  # fmt: skip
+                if side == "lsexp-w2":
+                    cmd += ["--workers", "2"]
                 wall, _, peak = _peak_of(cmd, env)
                 for run in out_dir.glob("runs/*/run.json"):
                     record = json.loads(run.read_text())
@@ -142,7 +148,7 @@ def main() -> None:
                     sides[side]["eval_s"].append(record["eval_seconds"])
                 sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
             sides[side]["seconds"] += wall
-            print(f"repeat {rep + 1}: {side:5s} {len(alphas)} runs in {wall:6.1f}s")
+            print(f"repeat {rep + 1}: {side:8s} {len(alphas)} runs in {wall:6.1f}s")
         n_runs += len(alphas)
 
     floor = floor_seconds_per_epoch(55000, 128, 16)
@@ -156,11 +162,15 @@ def main() -> None:
             "peak_rss_mb": s["peak_mb"],
             "mean_test_accuracy": sum(s["acc"]) / len(s["acc"]),
         }
-    lx = sides["lsexp"]
-    rows["lsexp"]["train_seconds_per_epoch"] = sum(lx["train_epoch_s"]) / len(lx["train_epoch_s"])
-    rows["lsexp"]["eval_seconds_per_run"] = sum(lx["eval_s"]) / len(lx["eval_s"])
+    for side in ("lsexp", "lsexp-w2"):
+        lx = sides[side]
+        rows[side]["train_seconds_per_epoch"] = sum(lx["train_epoch_s"]) / len(lx["train_epoch_s"])
+        rows[side]["eval_seconds_per_run"] = sum(lx["eval_s"]) / len(lx["eval_s"])
     ratio = rows["lsexp"]["runs_per_hour"] / rows["naive"]["runs_per_hour"]
+    ratio_w2 = rows["lsexp-w2"]["runs_per_hour"] / rows["naive"]["runs_per_hour"]
+    w2_vs_1 = rows["lsexp-w2"]["runs_per_hour"] / rows["lsexp"]["runs_per_hour"]
     acc_gap = abs(rows["lsexp"]["mean_test_accuracy"] - rows["naive"]["mean_test_accuracy"])
+    acc_gap_w2 = abs(rows["lsexp-w2"]["mean_test_accuracy"] - rows["naive"]["mean_test_accuracy"])
     print()
     print(f"{'':8s} {'runs/h':>8s} {'s/run':>7s} {'s/model-epoch':>14s} {'peak MB':>8s} "
           f"{'test acc':>9s}")  # fmt: skip
@@ -171,6 +181,8 @@ def main() -> None:
     print(f"{'floor':8s} {'':8s} {'':7s} {floor:14.1f}   (bare forward/backward/step)")
     print(f"\nspeed-up lsexp / naive: {ratio:.2f}x  (accuracy gap {100 * acc_gap:.2f} points; "
           f"counts only if <= 1)")  # fmt: skip
+    print(f"speed-up lsexp --workers 2 / naive: {ratio_w2:.2f}x  (accuracy gap "
+          f"{100 * acc_gap_w2:.2f} points); --workers 2 / 1 worker: {w2_vs_1:.2f}x")  # fmt: skip
     train_epoch = rows["lsexp"]["train_seconds_per_epoch"]
     print(f"lsexp training epoch (engine clock, data indexing + augmentation + steps): "
           f"{train_epoch:.1f}s = {train_epoch / floor:.2f}x the floor")  # fmt: skip
@@ -182,8 +194,11 @@ def main() -> None:
         "settings": {"dataset": "fashion_mnist", "model": "cnn width 16", "epochs": a.epochs,
                      "alphas": alphas, "repeats": a.repeats, "batch_size": 128,
                      "baseline_workers": workers},
-        "naive": rows["naive"], "lsexp": rows["lsexp"], "floor_seconds_per_epoch": floor,
+        "naive": rows["naive"], "lsexp": rows["lsexp"], "lsexp_workers2": rows["lsexp-w2"],
+        "floor_seconds_per_epoch": floor,
         "speedup": ratio, "accuracy_gap": acc_gap, "accuracy_parity": acc_gap <= 0.01,
+        "speedup_workers2": ratio_w2, "accuracy_gap_workers2": acc_gap_w2,
+        "workers2_vs_1": w2_vs_1,
         "train_epoch_vs_floor": train_epoch / floor,
     }  # fmt: skip
     a.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -94,6 +94,13 @@ def _git_commit() -> str | None:
         return None
 
 
+def _workers_on_machine() -> int:
+    from lsexp.workers import WORKERS_ENV
+
+    value = os.environ.get(WORKERS_ENV, "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     """Where and with what a run was computed (not part of its identity)."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
@@ -106,6 +113,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "device_name": name or platform.machine(),
         "threads": torch.get_num_threads(),
+        "workers": _workers_on_machine(),  # lsexp sweep --workers N: N processes at once
         "host": socket.gethostname(),
         "pid": os.getpid(),
     }
