@@ -310,6 +310,14 @@ def sweep(
     claim_grace: Annotated[
         float, typer.Option(help="Seconds after which a silent worker's claim is taken over.")
     ] = 600.0,
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the model (a GPU option: no gain measured on CPU, and "
+            "compiling costs seconds per run; needs a C++ compiler).",
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
@@ -341,12 +349,14 @@ def sweep(
                     "workers yourself with --shard, or use one of them"
                 )
             code = _sweep_with_workers(config_path, overrides or [], config, target, workers,
-                                       device, retry_failed, force_new, claim_grace)  # fmt: skip
+                                       device, retry_failed, force_new, claim_grace,
+                                       compile)  # fmt: skip
             raise typer.Exit(code)
         if executor is not None:
             options = SlurmOptions(slurm_partition, gpus_per_task, cpus_per_task, timeout_min)
             jobs = submit(config, target, executor=executor, options=options, device=device,
-                          retry_failed=retry_failed, force_new=force_new)  # fmt: skip
+                          retry_failed=retry_failed, force_new=force_new,
+                          compile=compile)  # fmt: skip
             if not jobs:
                 out.print("nothing to submit: every run is finished")
                 return
@@ -367,12 +377,12 @@ def sweep(
                     result = run_sweep(config, target, device=device, observer=observer,
                                        retry_failed=retry_failed, force_new=force_new,
                                        should_stop=stop, shard=shard_spec,
-                                       claim_grace=claim_grace)  # fmt: skip
+                                       claim_grace=claim_grace, compile=compile)  # fmt: skip
             else:
                 result = run_sweep(config, target, device=device, observer=PlainObserver(out),
                                    retry_failed=retry_failed, force_new=force_new,
                                    should_stop=stop, shard=shard_spec,
-                                   claim_grace=claim_grace)  # fmt: skip
+                                   claim_grace=claim_grace, compile=compile)  # fmt: skip
         except (KeyboardInterrupt, _interrupted()):
             err.print(
                 f"interrupted; finished runs are saved in {target}. Run the same command again "
@@ -395,7 +405,16 @@ def sweep(
 
 
 def _sweep_with_workers(
-    config_path, overrides, config, target, n, device, retry_failed, force_new, claim_grace
+    config_path,
+    overrides,
+    config,
+    target,
+    n,
+    device,
+    retry_failed,
+    force_new,
+    claim_grace,
+    compile,
 ) -> int:
     """The parent of `--workers N`: checks, holds the folder lock, runs the workers."""
     import torch
@@ -415,7 +434,7 @@ def _sweep_with_workers(
         before = {spec.run_id: store.status_of(spec) for spec in plan}
         cmd = worker_command(config_path, overrides, target, device=device,
                              retry_failed=retry_failed, force_new=force_new,
-                             claim_grace=claim_grace)  # fmt: skip
+                             claim_grace=claim_grace, compile=compile)  # fmt: skip
         threads = torch.get_num_threads()
         out.print(f"sweep: {n} workers x {max(1, threads // n)} thread(s) into {target}",
                   markup=False)  # fmt: skip

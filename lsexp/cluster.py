@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsexp.config import SweepConfig, validate
+from lsexp.config import SweepConfig, config_data, validate
 from lsexp.errors import LsexpError
 from lsexp.store import ResultsStore, plan_runs
 
@@ -59,12 +59,14 @@ class SlurmOptions:
     mem_gb: int | None = None
 
 
-def _array_task(config_data: dict[str, Any], out_dir: str, run_id: str, device: str | None):
+def _array_task(
+    data: dict[str, Any], out_dir: str, run_id: str, device: str | None, compile: bool = False
+):
     """One job-array task: train one run into the shared folder (claims keep it unique)."""
     from lsexp.sweep import run_sweep
 
-    config = validate(config_data, f"{out_dir}/sweep.yaml")
-    result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id})
+    config = validate(data, f"{out_dir}/sweep.yaml")
+    result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id}, compile=compile)
     return [(o.spec.run_id, o.status) for o in result.outcomes]
 
 
@@ -77,6 +79,7 @@ def submit(
     device: str | None = None,
     retry_failed: bool = False,
     force_new: bool = False,
+    compile: bool = False,
 ) -> list[Any]:
     """Submit every pending run as one job array; returns submitit's job objects."""
     from lsexp.sweep import pending_runs
@@ -114,7 +117,7 @@ def submit(
         if options.mem_gb:
             params["mem_gb"] = options.mem_gb
     ex.update_parameters(**params)
-    data = config.model_dump(mode="json")
+    data = config_data(config)
     n = len(todo)
     return ex.map_array(_array_task, [data] * n, [str(out_dir)] * n,
-                        [s.run_id for s in todo], [device] * n)  # fmt: skip
+                        [s.run_id for s in todo], [device] * n, [compile] * n)  # fmt: skip

@@ -430,9 +430,15 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SweepCo
     return config
 
 
-def config_to_yaml(config: SweepConfig) -> str:
+def config_data(config: SweepConfig) -> dict[str, Any]:
+    """Plain data that `validate` turns back into the same config (stored sweep.yaml,
+    submitit array tasks)."""
     data = config.model_dump(mode="json")
     if config.train.recipe == "airbench94":  # keys the recipe forbids (it brings its own)
         for key in AIRBENCH_OWN_KEYS:
             data["train"].pop(key, None)
-    return yaml.safe_dump(data, sort_keys=False)
+    return data
+
+
+def config_to_yaml(config: SweepConfig) -> str:
+    return yaml.safe_dump(config_data(config), sort_keys=False)

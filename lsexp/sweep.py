@@ -25,7 +25,15 @@ import torch
 from lsexp import __version__
 from lsexp.config import SweepConfig
 from lsexp.data import load_splits, require_dataset
-from lsexp.engine import Interrupted, RunObserver, RunResult, resolve_device, train_run
+from lsexp.engine import (
+    EngineSettings,
+    Interrupted,
+    RunObserver,
+    RunResult,
+    engine_settings,
+    resolve_device,
+    train_run,
+)
 from lsexp.store import (
     DEFAULT_CLAIM_GRACE,
     FINAL_STATUSES,
@@ -169,6 +177,7 @@ def run_sweep(
     shard: tuple[int, int] | None = None,
     run_ids: set[str] | None = None,
     claim_grace: float = DEFAULT_CLAIM_GRACE,
+    compile: bool = False,
 ) -> SweepResult:
     """Train every pending run of `config` into `out_dir` (default results/<name>).
 
@@ -235,7 +244,7 @@ def run_sweep(
                 set_running(spec.run_id)
                 outcome = _train_and_save(
                     store, spec, config, splits, torch_device, prov, observer, i, len(todo),
-                    should_stop,
+                    should_stop, engine_settings(torch_device, config.model.name, compile),
                 )  # fmt: skip
             finally:
                 claim.release()
@@ -256,6 +265,7 @@ def _train_and_save(
     index: int,
     n_todo: int,
     should_stop: Callable[[], bool] | None,
+    settings: EngineSettings | None = None,
 ) -> RunOutcome:
     """Train one claimed run and write it; a failure is recorded, never raised."""
     run_observer = observer.run_started(spec, index, n_todo) if observer else None
@@ -269,6 +279,7 @@ def _train_and_save(
             torch_device,
             observer=run_observer,
             should_stop=should_stop,
+            settings=settings,
         )
     except (Interrupted, KeyboardInterrupt):
         raise

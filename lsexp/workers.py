@@ -38,6 +38,7 @@ def worker_command(
     retry_failed: bool,
     force_new: bool,
     claim_grace: float,
+    compile: bool = False,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "lsexp", "sweep", str(config_path), *overrides,
            "--out", str(out_dir), "--shard", "0/1", "--claim-grace", str(claim_grace)]  # fmt: skip
@@ -47,6 +48,8 @@ def worker_command(
         cmd.append("--retry-failed")
     if force_new:
         cmd.append("--force-new")
+    if compile:
+        cmd.append("--compile")
     return cmd
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from lsexp import airbench, engine
 from lsexp.config import (
+    config_data,
     config_to_yaml,
     load_config,
     stable_hash,
@@ -287,6 +288,8 @@ def test_stored_fast_config_round_trips(tmp_path):
     path.write_text(config_to_yaml(config))
     again = load_config(path)
     assert again.identity() == config.identity()
+    # What a submitit array task validates again (lsexp.cluster) round-trips too.
+    assert validate(config_data(config), "<task>") == config
 
 
 # Ids of the bundled configs before `train.recipe` and `eval.tta` existed: adding a

@@ -184,3 +184,18 @@ def test_real_fashion_mnist_import_and_sweep(tmp_path):
 
     with np.load(next((tmp_path / "out").glob("runs/*/predictions.npz"))) as f:
         assert f["test_labels"].shape == (10000,)
+
+
+def test_compile_flag_reaches_every_run(tmp_path, monkeypatch, tiny_config_file):
+    from typer.testing import CliRunner
+
+    from lsexp import engine
+    from lsexp.cli import app
+
+    monkeypatch.setattr(engine, "COMPILE_BACKEND", "eager")  # no C++ compiler needed
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["sweep", str(tiny_config_file), "--out", str(out),
+                                      "--compile", "sweep.alpha=[0.1]"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(p.read_text()) for p in out.glob("runs/*/run.json")]
+    assert record["provenance"]["engine"]["compile"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -194,3 +195,42 @@ def test_non_finite_validation_logits_mean_diverged(splits, monkeypatch):
     monkeypatch.setattr(engine, "predict_logits", poisoned)
     result = train_run(_config(), 0.1, 0, splits, CPU)
     assert result.status == "diverged" and result.diverged_epoch == 1
+
+
+def test_compile_wraps_the_forward_pass_and_changes_no_number(splits, monkeypatch):
+    # The "eager" backend runs the same kernels, so the numbers must match exactly; the
+    # real compiler (inductor) is checked in the slow test below.
+    monkeypatch.setattr(engine, "COMPILE_BACKEND", "eager")
+    calls = []
+    real_compile = torch.compile
+
+    def spy(model, **kwargs):
+        calls.append(kwargs)
+        return real_compile(model, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    config = _config()
+    compiled = train_run(config, 0.1, 0, splits, CPU,
+                         settings=engine.EngineSettings(False, None, compile=True))  # fmt: skip
+    plain = train_run(config, 0.1, 0, splits, CPU, settings=engine.EngineSettings(False, None))
+    assert calls == [{"backend": "eager"}]
+    assert compiled.extra["engine"]["compile"] is True
+    assert plain.extra["engine"]["compile"] is False
+    np.testing.assert_array_equal(
+        compiled.predictions["test_logits"], plain.predictions["test_logits"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile's inductor backend needs a C++ compiler")  # fmt: skip
+def test_compile_with_inductor_trains_the_same_model(splits):
+    config = _config(train={"epochs": 1})
+    compiled = train_run(config, 0.1, 0, splits, CPU,
+                         settings=engine.EngineSettings(False, None, compile=True))  # fmt: skip
+    plain = train_run(config, 0.1, 0, splits, CPU, settings=engine.EngineSettings(False, None))
+    assert compiled.status == "done"
+    # Fused kernels change the rounding, not the model.
+    np.testing.assert_allclose(
+        compiled.predictions["test_logits"], plain.predictions["test_logits"], atol=1e-3
+    )

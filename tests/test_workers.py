@@ -53,6 +53,9 @@ def test_worker_command_passes_the_sweep_on():
     assert cmd[1:] == ["-m", "lsexp", "sweep", "c.yaml", "train.epochs=1", "--out", "out",
                        "--shard", "0/1", "--claim-grace", "60.0", "--device", "cpu",
                        "--retry-failed"]  # fmt: skip
+    more = worker_command(Path("c.yaml"), [], Path("out"), device=None, retry_failed=False,
+                          force_new=True, claim_grace=600.0, compile=True)  # fmt: skip
+    assert more[-2:] == ["--force-new", "--compile"] and "--device" not in more
 
 
 def test_workers_train_every_run_once(tmp_path):
