@@ -324,6 +324,7 @@ def train_run(
         optimizer = _build_optimizer(config, model)
         multiplier = lr_lambda(t.schedule, total_steps, int(round(t.warmup_epochs * steps)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    main_group = 1 if fast else 0  # the history's lr: airbench's group 0 is the BN shifts
     # Crop + flip is a CIFAR recipe: never applied to grayscale digits or clothing.
     augment = (fast or t.augment) and info.channels == 3
     alternating = airbench.AlternatingFlipTranslate(n_train, aug_gen) if augment and fast else None
@@ -346,7 +347,7 @@ def train_run(
         perm = torch.randperm(n_train, generator=order_gen).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        lr_now = optimizer.param_groups[0]["lr"]
+        lr_now = optimizer.param_groups[main_group]["lr"]
         for step in range(steps):
             if should_stop():
                 raise Interrupted
