@@ -6,7 +6,9 @@ with `--workers 2`, baseline, ...) so drift on a shared machine hits all. Report
 side: runs per hour, peak resident memory (of its largest process: with `--workers 2`
 the machine holds about two of those), mean test accuracy; then the ratios,
 and the floor: bare forward/backward/step time of the same model on pre-made batches,
-so the overhead left in each model-epoch is visible. Numbers go to a JSON file too.
+so the overhead left in each model-epoch is visible (measured just before and just after
+each lsexp sweep, since this machine's speed drifts by 10-20 % over minutes). Numbers go
+to a JSON file too.
 
     python benchmarks/bench.py [--epochs 1] [--alphas 0,0.1,0.2,0.3] [--repeats 1]
 
@@ -67,30 +69,34 @@ def pick_workers(root: str, env: dict[str, str]) -> tuple[int, dict[int, float]]
     return min(times, key=times.get), times
 
 
-def floor_seconds_per_epoch(n_train: int, batch_size: int, width: int) -> float:
-    """Bare forward/backward/step of the same model on pre-made batches (no data, no eval),
-    in the memory layout lsexp's engine picks for this device, so the floor is its own."""
+def floor_seconds_per_epoch(root: str, batch_size: int, width: int, steps: int = 200) -> float:
+    """Bare forward/backward/step of the same model on pre-made batches of the real training
+    images (no indexing, no eval), in the memory layout lsexp's engine picks for this
+    device, so the floor is its own. 20 distinct batches, cycled; `steps` timed steps after
+    5 warm-up steps, scaled to one epoch of the 55k training images."""
+    from lsexp.data import load_splits
     from lsexp.engine import engine_settings
     from lsexp.losses import smoothed_cross_entropy
     from lsexp.models import build_model
 
+    splits = load_splits("fashion_mnist", Path(root), val_size=5000)
     torch.manual_seed(0)
     fmt = torch.channels_last if engine_settings(torch.device("cpu"), "cnn").channels_last \
         else torch.contiguous_format  # fmt: skip
     model = build_model("cnn", in_channels=1, image_size=28, num_classes=10, width=width)
     model = model.to(memory_format=fmt)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x = torch.randn(batch_size, 1, 28, 28).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (batch_size,))
-    n = 60
-    for i in range(n + 5):
+    cuts = [slice(i * batch_size, (i + 1) * batch_size) for i in range(20)]
+    batches = [(splits.train_x[c].contiguous(memory_format=fmt), splits.train_y[c]) for c in cuts]
+    for i in range(steps + 5):
         if i == 5:
             t0 = time.perf_counter()
+        x, y = batches[i % len(batches)]
         loss = smoothed_cross_entropy(model(x), y, 0.1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return (time.perf_counter() - t0) / n * (n_train // batch_size)
+    return (time.perf_counter() - t0) / steps * (len(splits.train_x) // batch_size)
 
 
 def main() -> None:
@@ -119,8 +125,11 @@ def main() -> None:
         for side in ("naive", "lsexp", "lsexp-w2")
     }
     n_runs = 0
+    floors: list[float] = []  # measured right before and after each lsexp sweep: side by side
     for rep in range(a.repeats):
         for side in sides:
+            if side == "lsexp":
+                floors.append(floor_seconds_per_epoch(root, 128, 16))
             if side == "naive":
                 wall = 0.0
                 for alpha in alphas:
@@ -148,10 +157,12 @@ def main() -> None:
                     sides[side]["eval_s"].append(record["eval_seconds"])
                 sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
             sides[side]["seconds"] += wall
+            if side == "lsexp":
+                floors.append(floor_seconds_per_epoch(root, 128, 16))
             print(f"repeat {rep + 1}: {side:8s} {len(alphas)} runs in {wall:6.1f}s")
         n_runs += len(alphas)
 
-    floor = floor_seconds_per_epoch(55000, 128, 16)
+    floor = sum(floors) / len(floors)
     rows = {}
     for side, s in sides.items():
         per_run = s["seconds"] / n_runs
@@ -178,7 +189,8 @@ def main() -> None:
         print(f"{side:8s} {r['runs_per_hour']:8.1f} {r['seconds_per_run']:7.1f} "
               f"{r['seconds_per_model_epoch']:14.1f} {r['peak_rss_mb']:8.0f} "
               f"{100 * r['mean_test_accuracy']:8.2f}%")  # fmt: skip
-    print(f"{'floor':8s} {'':8s} {'':7s} {floor:14.1f}   (bare forward/backward/step)")
+    print(f"{'floor':8s} {'':8s} {'':7s} {floor:14.1f}   (bare forward/backward/step; "
+          f"measured {', '.join(f'{f:.1f}' for f in floors)})")  # fmt: skip
     print(f"\nspeed-up lsexp / naive: {ratio:.2f}x  (accuracy gap {100 * acc_gap:.2f} points; "
           f"counts only if <= 1)")  # fmt: skip
     print(f"speed-up lsexp --workers 2 / naive: {ratio_w2:.2f}x  (accuracy gap "
@@ -195,7 +207,7 @@ def main() -> None:
                      "alphas": alphas, "repeats": a.repeats, "batch_size": 128,
                      "baseline_workers": workers},
         "naive": rows["naive"], "lsexp": rows["lsexp"], "lsexp_workers2": rows["lsexp-w2"],
-        "floor_seconds_per_epoch": floor,
+        "floor_seconds_per_epoch": floor, "floor_measurements": floors,
         "speedup": ratio, "accuracy_gap": acc_gap, "accuracy_parity": acc_gap <= 0.01,
         "speedup_workers2": ratio_w2, "accuracy_gap_workers2": acc_gap_w2,
         "workers2_vs_1": w2_vs_1,

@@ -323,7 +323,8 @@ def sweep(
         typer.Option(
             min=1,
             help="Worker processes on this machine sharing the sweep (CPU threads split "
-            "evenly); 2 on a 2-core CPU trains more runs per hour than 1 (README, Performance).",
+            "evenly). For GPUs that one run leaves idle and many-core CPUs; on a 2-core CPU "
+            "it measured no gain (README, Performance).",
         ),
     ] = 1,
 ) -> None:

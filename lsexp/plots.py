@@ -55,26 +55,46 @@ def metric_vs_alpha(
     ax.grid(alpha=0.3)
 
 
+SPARSE_BIN = 30  # fewer examples than this in a reliability bin: drawn faded, with its count
+
+
 def reliability(ax: Axes, bins: ReliabilityBins, *, title: str, ece_text: str) -> None:
     """Guo et al. (2017) reliability diagram: per-bin accuracy bars, gap to the diagonal.
 
     The gap is drawn from accuracy to confidence, red where the model is over-confident
-    (confidence > accuracy) and blue where under-confident, so the direction shows.
+    (confidence > accuracy) and blue where under-confident, so the direction shows. Bins
+    with fewer than SPARSE_BIN examples are faded and labelled with their count.
     """
     width = 1.0 / bins.n_bins
     centers = (bins.edges[:-1] + bins.edges[1:]) / 2
     filled = bins.counts > 0
     acc = np.where(filled, bins.accuracy, 0.0)
     conf = np.where(filled, bins.confidence, 0.0)
-    ax.bar(centers, acc, width=width, color="0.55", edgecolor="0.2", lw=0.6, label="accuracy")
+    # A bin with a handful of examples can show any accuracy: fade it and print its count,
+    # so that a tall bar from three examples is not read as a finding.
+    sparse = filled & (bins.counts < SPARSE_BIN)
+    solid = ~sparse
+    ax.bar(centers[solid], acc[solid], width=width, color="0.55", edgecolor="0.2", lw=0.6,
+           label="accuracy")  # fmt: skip
+    if sparse.any():
+        ax.bar(centers[sparse], acc[sparse], width=width, color="0.85", edgecolor="0.5",
+               lw=0.6, ls=":", label=f"bin with < {SPARSE_BIN} examples")  # fmt: skip
+        for x, n in zip(centers[sparse], bins.counts[sparse], strict=True):
+            ax.text(x, 0.02, f"n={int(n)}", rotation=90, ha="center", va="bottom",
+                    fontsize=6, color="0.2")  # fmt: skip
     over = filled & (conf > acc)
     under = filled & (conf <= acc)
     for mask, color, name in ((over, OVER, "over-confident"), (under, UNDER, "under-confident")):
-        if mask.any():
+        if (mask & solid).any():
+            m = mask & solid
             ax.bar(
-                centers[mask], (conf - acc)[mask], bottom=acc[mask], width=width, color=color,
+                centers[m], (conf - acc)[m], bottom=acc[m], width=width, color=color,
                 alpha=0.35, edgecolor=color, hatch="//", lw=0.6, label=name,
             )  # fmt: skip
+        if (mask & sparse).any():  # the gap of a sparse bin: outlined only
+            m = mask & sparse
+            ax.bar(centers[m], (conf - acc)[m], bottom=acc[m], width=width, fill=False,
+                   edgecolor=color, lw=0.6, ls=":")  # fmt: skip
     ax.plot([0, 1], [0, 1], ls="--", color="k", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

@@ -1,14 +1,18 @@
 """`lsexp sweep --workers N`: N worker processes on this machine share one sweep.
 
-Why processes: on a small CPU, two processes with one thread each train more runs per
-hour than one process with two threads (the per-op threading overhead of small conv
-layers is gone), and on a GPU that one run leaves under-used, several processes overlap
-their kernels. Each worker is an ordinary `lsexp sweep ... --shard 0/1` (the whole plan,
-no folder lock) and the per-run claims make sure every run is trained once: a worker
-skips a run another one holds, so the work balances itself. The parent holds the folder
-lock (a second plain sweep is refused, as usual), splits the CPU threads evenly, relays
-each worker's output with a `[wI]` prefix, forwards Ctrl-C / SIGTERM as one stop request
-per worker (a second Ctrl-C kills them) and exits with the most serious worker exit code.
+Why processes: on a GPU that one small run leaves under-used, several processes overlap
+their kernels, and on a many-core CPU several one-run-each processes can use the cores
+better than one run spread over all of them. On this project's 2-core CPU it measured
+no gain: two runs of `make bench` gave 2 workers x 1 thread 0.98x and 1.04x the runs per
+hour of 1 process x 2 threads, so the default stays 1. Not yet measured on a GPU
+(benchmarks/gpu_check.py).
+
+Each worker is an ordinary `lsexp sweep ... --shard 0/1` (the whole plan, no folder
+lock) and the per-run claims make sure every run is trained once: a worker skips a run
+another one holds, so the work balances itself. The parent holds the folder lock (a
+second plain sweep is refused, as usual), splits the CPU threads evenly, relays each
+worker's output with a `[wI]` prefix, forwards Ctrl-C / SIGTERM as one stop request per
+worker (a second Ctrl-C kills them) and exits with the most serious worker exit code.
 """
 
 from __future__ import annotations
