@@ -349,9 +349,13 @@ def sweep(
                     "--workers cannot be combined with --shard or --executor; start the "
                     "workers yourself with --shard, or use one of them"
                 )
-            code = _sweep_with_workers(config_path, overrides or [], config, target, workers,
-                                       device, retry_failed, force_new, claim_grace,
-                                       compile)  # fmt: skip
+            try:
+                code = _sweep_with_workers(config_path, overrides or [], config, target,
+                                           workers, device, retry_failed, force_new,
+                                           claim_grace, compile)  # fmt: skip
+            except KeyboardInterrupt:  # Ctrl-C before the workers started
+                err.print("interrupted before any worker started", markup=False)
+                code = EXIT_INTERRUPTED
             raise typer.Exit(code)
         if executor is not None:
             options = SlurmOptions(slurm_partition, gpus_per_task, cpus_per_task, timeout_min)
