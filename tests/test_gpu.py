@@ -22,6 +22,7 @@ CUDA = torch.device("cuda")
 
 def _fast_config(epochs: int = 4):
     return validate(tiny_config_dict(
+        data={"name": "cifar10"},
         model={"name": "airbench", "width": 16},
         train={"recipe": "airbench94", "lr": 11.5, "momentum": 0.85, "weight_decay": 0.0153,
                "epochs": epochs, "batch_size": 256},
