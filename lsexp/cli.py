@@ -314,7 +314,7 @@ def sweep(
         bool,
         typer.Option(
             "--compile",
-            help="torch.compile the model (a GPU option: no gain measured on CPU, and "
+            help="torch.compile the model (a GPU option: no gain seen on CPU, and "
             "compiling costs seconds per run; needs a C++ compiler).",
         ),
     ] = False,

@@ -92,7 +92,7 @@ class EngineSettings:
 
 def engine_settings(device: torch.device, model_name: str, compile: bool = False) -> EngineSettings:
     """channels_last for conv nets on CPU and CUDA, bf16 autocast on CUDA; torch.compile
-    only when asked: no gain measured on the 2-core CPU, and it costs seconds per run."""
+    only when asked: no gain seen on the 2-core CPU, and it costs seconds per run."""
     conv = model_name in ("cnn", "resnet", "airbench")
     return EngineSettings(
         channels_last=conv and device.type in ("cpu", "cuda"),
