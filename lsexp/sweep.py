@@ -221,6 +221,7 @@ def run_sweep(
             return SweepResult(out_dir, outcomes, str(torch_device))
         splits = None
         prov = provenance(torch_device)
+        settings = engine_settings(torch_device, config.model.name, compile)
         for i, spec in enumerate(todo):
             claim = store.try_claim(spec, claim_grace)
             if claim is None:
@@ -244,7 +245,7 @@ def run_sweep(
                 set_running(spec.run_id)
                 outcome = _train_and_save(
                     store, spec, config, splits, torch_device, prov, observer, i, len(todo),
-                    should_stop, engine_settings(torch_device, config.model.name, compile),
+                    should_stop, settings,
                 )  # fmt: skip
             finally:
                 claim.release()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,22 @@ import yaml
 from lsexp.config import SweepConfig, validate
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def run_lsexp(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m lsexp ARGS` in a fresh process, as a user runs it (no stdin, wide output)."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "lsexp", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def tiny_config_dict(**sections) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,14 @@ import yaml
 
 from lsexp.config import validate
 from lsexp.sweep import run_sweep
-from tests.conftest import REPO, tiny_config_dict
+from tests.conftest import REPO, run_lsexp, tiny_config_dict
 from tests.fakedata import write_fake_cifar, write_fake_mnist
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 def lsexp(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "lsexp", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_lsexp(*args, cwd=cwd, env=env)
 
 
 def assert_clean_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> None:

@@ -21,7 +21,7 @@ from lsexp.cli import app
 from lsexp.config import validate
 from lsexp.store import ResultsStore
 from lsexp.sweep import run_sweep
-from tests.conftest import fail_runs_at_alpha, tiny_config_dict
+from tests.conftest import fail_runs_at_alpha, run_lsexp, tiny_config_dict
 
 FOUR_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.2, 0.3], "seeds": [0]}}
 
@@ -74,8 +74,7 @@ def test_kill_9_mid_sweep_then_rerun_loses_and_duplicates_nothing(tmp_path):
     before = _finished(out)
     assert before, "expected at least one finished run before the kill"
 
-    again = subprocess.run([sys.executable, "-m", "lsexp", "sweep", str(cfg), "--out", str(out)],
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    again = run_lsexp("sweep", str(cfg), "--out", str(out))
     assert again.returncode == 0, again.stderr
     after = _finished(out)
     assert {k: after[k] for k in before} == before  # byte-identical, not retrained
@@ -103,8 +102,7 @@ def test_sigterm_stops_cleanly_with_exit_130_and_resume_completes(tmp_path):
     assert "Traceback" not in stderr
     with ResultsStore(out).lock():  # the lock was released
         pass
-    again = subprocess.run([sys.executable, "-m", "lsexp", "sweep", str(cfg), "--out", str(out)],
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    again = run_lsexp("sweep", str(cfg), "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert len(list(out.glob("runs/*/run.json"))) == 4
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,18 +14,13 @@ import yaml
 
 from lsexp.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_RUN_FAILED, EXIT_USAGE
 from lsexp.workers import combine_exit_codes, threads_per_worker, worker_command
-from tests.conftest import tiny_config_dict
+from tests.conftest import run_lsexp, tiny_config_dict
 
 
 def _cfg(tmp_path: Path, **sections) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(tiny_config_dict(**sections)))
     return path
-
-
-def _lsexp(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lsexp", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, **kwargs)  # fmt: skip
 
 
 def _records(out: Path) -> list[dict]:
@@ -61,7 +55,7 @@ def test_worker_command_passes_the_sweep_on():
 def test_workers_train_every_run_once(tmp_path):
     cfg = _cfg(tmp_path, sweep={"alpha": [0.0, 0.1, 0.2], "seeds": [0, 1]})
     out = tmp_path / "out"
-    result = _lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
+    result = run_lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
     assert result.returncode == 0, result.stderr
     records = _records(out)
     assert len(records) == 6 and all(r["status"] == "done" for r in records)
@@ -71,12 +65,12 @@ def test_workers_train_every_run_once(tmp_path):
     assert "[w0] " in result.stdout and "[w1] " in result.stdout
     assert "6 trained, 0 already finished" in result.stdout
     assert not list(out.glob("runs/*/.claim"))  # every claim released
-    again = _lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
+    again = run_lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
     assert again.returncode == 0 and "0 trained, 6 already finished" in again.stdout
 
 
 def test_workers_do_not_combine_with_shard(tmp_path):
-    result = _lsexp("sweep", str(_cfg(tmp_path)), "--workers", "2", "--shard", "0/2")
+    result = run_lsexp("sweep", str(_cfg(tmp_path)), "--workers", "2", "--shard", "0/2")
     assert result.returncode == EXIT_USAGE
     assert result.stderr.strip().startswith("error: --workers cannot be combined with --shard")
     assert "Traceback" not in result.stderr
@@ -84,7 +78,7 @@ def test_workers_do_not_combine_with_shard(tmp_path):
 
 def test_workers_check_the_data_and_folder_first(tmp_path):
     cfg = _cfg(tmp_path, data={"name": "mnist", "root": str(tmp_path / "nodata")})
-    result = _lsexp("sweep", str(cfg), "--workers", "2", "--out", str(tmp_path / "out"))
+    result = run_lsexp("sweep", str(cfg), "--workers", "2", "--out", str(tmp_path / "out"))
     assert result.returncode == EXIT_USAGE and "lsexp data" in result.stderr
     assert not (tmp_path / "out").exists()  # nothing created, no worker started
     assert "[w0]" not in result.stdout
@@ -104,7 +98,7 @@ def test_sigterm_stops_every_worker_and_the_sweep_resumes(tmp_path):
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     # The parent holds the folder lock: a plain sweep into the same folder is refused.
-    other = _lsexp("sweep", str(cfg), "--out", str(out))
+    other = run_lsexp("sweep", str(cfg), "--out", str(out))
     assert other.returncode == EXIT_LOCKED, other.stderr
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
@@ -114,7 +108,7 @@ def test_sigterm_stops_every_worker_and_the_sweep_resumes(tmp_path):
     assert not worker_pids  # no worker left behind
     assert not list(out.glob("runs/*/.claim")) and not list(out.glob("runs/*/*.tmp*"))
     assert len(_records(out)) < 3  # stopped before the end
-    resumed = _lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
+    resumed = run_lsexp("sweep", str(cfg), "--workers", "2", "--out", str(out))
     assert resumed.returncode == 0, resumed.stderr
     assert [r["status"] for r in _records(out)] == ["done"] * 3
 
@@ -135,8 +129,8 @@ def _ps_children(pid: int) -> list[str]:
 
 def test_worker_does_not_print_the_sweep_summary(tmp_path):
     cfg = _cfg(tmp_path, sweep={"alpha": [0.0], "seeds": [0]})
-    env = {**os.environ, "LSEXP_WORKERS": "2"}
-    result = _lsexp("sweep", str(cfg), "--out", str(tmp_path / "out"), "--shard", "0/1", env=env)
+    result = run_lsexp("sweep", str(cfg), "--out", str(tmp_path / "out"), "--shard", "0/1",
+                       env={"LSEXP_WORKERS": "2"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "sweep results in" not in result.stdout
     assert _records(tmp_path / "out")[0]["provenance"]["workers"] == 2
