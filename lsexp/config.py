@@ -86,6 +86,15 @@ class TrainConfig(_Strict):
         "lr and weight_decay are then per 1024 examples, as in the paper.",
     )
 
+    def settings(self) -> dict[str, Any]:
+        """The settings in force, as plain data: without the keys that recipe airbench94
+        replaces (it rejects them, and they would say nothing about the run)."""
+        data = self.model_dump(mode="json")
+        if self.recipe == "airbench94":
+            for key in AIRBENCH_OWN_KEYS:
+                del data[key]
+        return data
+
     @model_validator(mode="after")
     def _warmup_fits(self) -> TrainConfig:
         if self.recipe == "airbench94":
@@ -187,7 +196,7 @@ class SweepConfig(_Strict):
         identity = {
             "data": data,
             "model": self.model.model_dump(mode="json"),
-            "train": self.train.model_dump(mode="json"),
+            "train": self.train.settings(),
             "eval": self.eval.model_dump(mode="json", exclude={"batch_size"}),
         }
         # Settings added after 0.1 are left out at their default, so that runs made before
@@ -196,9 +205,6 @@ class SweepConfig(_Strict):
             default = type(getattr(self, section)).model_fields[key].default
             if identity[section][key] == default:
                 del identity[section][key]
-        if self.train.recipe == "airbench94":  # settings the recipe replaces say nothing
-            for key in AIRBENCH_OWN_KEYS:
-                del identity["train"][key]
         return identity
 
 
@@ -448,11 +454,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> SweepCo
 def config_data(config: SweepConfig) -> dict[str, Any]:
     """Plain data that `validate` turns back into the same config (stored sweep.yaml,
     submitit array tasks)."""
-    data = config.model_dump(mode="json")
-    if config.train.recipe == "airbench94":  # keys the recipe forbids (it brings its own)
-        for key in AIRBENCH_OWN_KEYS:
-            data["train"].pop(key, None)
-    return data
+    return {**config.model_dump(mode="json"), "train": config.train.settings()}
 
 
 def config_to_yaml(config: SweepConfig) -> str:
