@@ -76,7 +76,7 @@ def floor_seconds_per_epoch(root: str, batch_size: int, width: int, steps: int =
     5 warm-up steps, scaled to one epoch of the 55k training images."""
     from lsexp.data import load_splits
     from lsexp.engine import engine_settings
-    from lsexp.losses import smoothed_cross_entropy
+    from lsexp.objectives import smoothed_cross_entropy
     from lsexp.models import build_model
 
     splits = load_splits("fashion_mnist", Path(root), val_size=5000)

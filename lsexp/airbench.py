@@ -41,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lsexp.augment import crop, random_offsets
+
 BN_MOMENTUM = 0.4  # PyTorch convention; the paper's 0.6 is 1 - this
 BN_EPS = 1e-12
 OUTPUT_SCALE = 1 / 9
@@ -221,12 +223,6 @@ class AlternatingFlipTranslate:
         gen = self.generator
         flip = self.flip_mask.to(x.device)[idx] ^ bool(epoch % 2)
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        pad = TRANSLATE
-        padded = F.pad(x, (pad,) * 4, mode="reflect")
-        dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-        dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=gen.device).to(x.device)
-        rows = dy[:, None] + torch.arange(h, device=x.device)[None, :]
-        cols = dx[:, None] + torch.arange(w, device=x.device)[None, :]
-        batch = torch.arange(n, device=x.device)[:, None, None]
-        out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
-        return out.permute(0, 3, 1, 2).contiguous()
+        padded = F.pad(x, (TRANSLATE,) * 4, mode="reflect")
+        dy, dx = random_offsets(n, TRANSLATE, gen, x.device)
+        return crop(padded, dy, dx, h, w)

@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from lsexp import __version__
@@ -37,7 +29,8 @@ from lsexp.errors import (
     ConfigError,
     LsexpError,
 )
-from lsexp.workers import WORKERS_ENV
+from lsexp.progress import PlainObserver, RichObserver
+from lsexp.workers import PARENT_ENV, WORKERS_ENV
 
 EPILOG = """\
 \b
@@ -110,143 +103,23 @@ def _main(
 # ---------------------------------------------------------------------------------------
 
 
-def _fmt_metrics(summary: dict[str, Any]) -> str:
-    if "error" in summary:
-        return summary["error"]
-    if "accuracy" not in summary:
-        return f"diverged at epoch {summary.get('diverged_epoch', '?')}"
-    return (
-        f"acc {summary['accuracy']:.4f}  nll {summary['nll']:.4f}  "
-        f"ece {summary['ece']:.4f}  ({summary.get('seconds', 0):.1f}s)"
-    )
-
-
-class PlainObserver:
-    """Progress as plain lines (stdout is a file or a pipe): no ANSI escapes."""
-
-    def __init__(self, console: Console, every_seconds: float = 30.0):
-        self.console = console
-        self.every = every_seconds
-        self.started = time.time()
-        self.n_pending = 0
-        self.index = 0
-        self.spec = None
-        self.last = 0.0
-
-    def _print(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-    def sweep_started(self, total, pending, device) -> None:
-        self.n_pending = len(pending)
-        self._print(f"sweep: {total} runs in plan, {len(pending)} to train, device {device}")
-
-    def data_loading(self, name) -> None:
-        self._print(f"loading {name} ...")
-
-    def run_started(self, spec, index, n_pending):
-        self.spec, self.index = spec, index
-        self.run_t0 = time.time()
-        self._print(f"[{index + 1}/{n_pending}] {spec.label} started")
-        return self
-
-    def epoch_started(self, epoch, epochs, steps) -> None:
-        self.epoch, self.epochs = epoch, epochs
-
-    def step_done(self, step, steps) -> None:
-        now = time.time()
-        if now - self.last >= self.every:
-            self.last = now
-            self._print(
-                f"[{self.index + 1}/{self.n_pending}] {self.spec.label} epoch "
-                f"{self.epoch}/{self.epochs} step {step}/{steps}"
-            )
-
-    def epoch_done(self, epoch, epochs, row) -> None:
-        now = time.time()
-        if now - self.last >= self.every or epoch == epochs:
-            self.last = now
-            val = f" val_acc {row['val_acc']:.4f}" if "val_acc" in row else ""
-            self._print(
-                f"[{self.index + 1}/{self.n_pending}] {self.spec.label} epoch {epoch}/{epochs} "
-                f"train_loss {row['train_loss']:.4f}{val}"
-            )
-
-    def run_finished(self, spec, status, summary) -> None:
-        done = self.index + 1
-        elapsed = time.time() - self.started
-        eta = elapsed / done * (self.n_pending - done)
-        self._print(
-            f"[{done}/{self.n_pending}] {spec.label} {status}: {_fmt_metrics(summary)}"
-            f"  | elapsed {elapsed:.0f}s, eta {eta:.0f}s"
-        )
-
-
-class RichObserver(PlainObserver):
-    """Two-level progress bars: the sweep (with ETA) and the epochs of the current run."""
-
-    def __init__(self, console: Console):
-        super().__init__(console)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.sweep_task = None
-        self.run_task = None
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-
-    def _print(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
-
-    def sweep_started(self, total, pending, device) -> None:
-        super().sweep_started(total, pending, device)
-        self.sweep_task = self.progress.add_task("sweep", total=len(pending))
-
-    def run_started(self, spec, index, n_pending):
-        self.spec, self.index = spec, index
-        if self.run_task is not None:
-            self.progress.remove_task(self.run_task)
-        self.run_task = self.progress.add_task(f"  {spec.label}", total=None)
-        return self
-
-    def epoch_started(self, epoch, epochs, steps) -> None:
-        self.epoch, self.epochs, self.steps = epoch, epochs, steps
-        self.progress.update(self.run_task, total=epochs * steps)
-
-    def step_done(self, step, steps) -> None:
-        done = (self.epoch - 1) * steps + step
-        self.progress.update(self.run_task, completed=done)
-
-    def epoch_done(self, epoch, epochs, row) -> None:
-        val = f" val_acc {row['val_acc']:.3f}" if "val_acc" in row else ""
-        self.progress.update(
-            self.run_task, description=f"  {self.spec.label} ep {epoch}/{epochs}{val}"
-        )
-
-    def run_finished(self, spec, status, summary) -> None:
-        self._print(f"{spec.label:<22} {status:<9} {_fmt_metrics(summary)}")
-        self.progress.advance(self.sweep_task)
-
-
 class _StopFlag:
-    """Ctrl-C / SIGTERM ask the sweep to stop at the next batch; a second Ctrl-C forces it."""
+    """Ctrl-C / SIGTERM ask the sweep to stop at the next batch; a second Ctrl-C forces it.
+
+    A worker of `--workers N` also stops when its parent is gone (killed with SIGKILL, say):
+    it was started in its own session, so nothing else would tell it, and it would train
+    to the end of its run. Checked at every batch: `getppid` is one cheap system call.
+    """
 
     def __init__(self) -> None:
         self.requested = False
+        parent = os.environ.get(PARENT_ENV, "")
+        self.parent = int(parent) if parent.isdigit() else None
 
     def __call__(self) -> bool:
+        if not self.requested and self.parent is not None and os.getppid() != self.parent:
+            self.requested = True
+            err.print("the --workers parent is gone; stopping at this batch", markup=False)
         return self.requested
 
     def handler(self, signum, frame) -> None:
@@ -272,7 +145,11 @@ def sweep(
         ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Results folder [default: results/<name>].")
+        str | None,
+        typer.Option(
+            "--out",
+            help="Results folder: new, empty, or an lsexp sweep [default: results/<name>].",
+        ),
     ] = None,
     device: Annotated[
         str | None,
@@ -308,7 +185,10 @@ def sweep(
     cpus_per_task: Annotated[int, typer.Option(help="CPUs per array task.")] = 2,
     timeout_min: Annotated[int, typer.Option(help="Time limit per array task.")] = 240,
     claim_grace: Annotated[
-        float, typer.Option(help="Seconds after which a silent worker's claim is taken over.")
+        float,
+        typer.Option(
+            min=1.0, help="Seconds after which a silent worker's claim is taken over (>= 1)."
+        ),
     ] = 600.0,
     compile: Annotated[
         bool,
@@ -331,17 +211,20 @@ def sweep(
     """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
     from lsexp.cluster import SlurmOptions, parse_shard, submit
     from lsexp.config import load_config
-    from lsexp.store import ResultsStore, plan_runs
     from lsexp.sweep import default_out_dir, run_sweep
 
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
             raise LsexpError(f"--device: expected auto, cpu, cuda or mps, got '{device}'")
+        if out_dir is not None and not out_dir.strip():
+            raise LsexpError("--out: empty path; give the results folder, e.g. --out results/try")
+        if not math.isfinite(claim_grace):
+            raise LsexpError(f"--claim-grace: expected a number of seconds, got {claim_grace}")
         shard_spec = parse_shard(shard)
         config = load_config(config_path, overrides or [])
-        target = out_dir or default_out_dir(config)
+        target = Path(out_dir) if out_dir is not None else default_out_dir(config)
         if dry_run:
-            _print_plan(config, target, plan_runs(config), ResultsStore(target), retry_failed)
+            _dry_run(config, target, retry_failed, force_new, shard_spec)
             return
         if workers > 1:
             if shard is not None or executor is not None:
@@ -424,19 +307,17 @@ def _sweep_with_workers(
     """The parent of `--workers N`: checks, holds the folder lock, runs the workers."""
     import torch
 
-    from lsexp.data import require_dataset
-    from lsexp.store import ResultsStore, plan_runs
-    from lsexp.sweep import RunOutcome, SweepResult, is_pending
+    from lsexp.sweep import RunOutcome, SweepResult, is_pending, prepare, stored_summary
     from lsexp.workers import combine_exit_codes, run_workers, worker_command
 
-    root = Path(config.data.root).expanduser() if config.data.root else None
-    require_dataset(config.data.name, root)
-    store = ResultsStore(target)
-    plan = plan_runs(config)
+    prep = prepare(config, target, retry_failed=retry_failed, force_new=force_new)
+    for warning in prep.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    store, plan = prep.store, prep.plan
     with store.lock():
         if not force_new:
             store.check_same_identity(config)
-        before = {spec.run_id: store.status_of(spec) for spec in plan}
+        before = {spec.run_id: prep.states[spec.run_id].status for spec in plan}
         cmd = worker_command(config_path, overrides, target, device=device,
                              retry_failed=retry_failed, force_new=force_new,
                              claim_grace=claim_grace, compile=compile)  # fmt: skip
@@ -450,14 +331,11 @@ def _sweep_with_workers(
         codes = run_workers(cmd, n, threads, emit)
     outcomes = []
     for spec in plan:
-        record = store.read_record(spec) or {}
         status = store.status_of(spec)
         if not is_pending(before[spec.run_id], retry_failed):
             status = f"skipped-{before[spec.run_id]}"
-        metrics = dict(record.get("test_metrics") or {})
-        if "wall_seconds" in record:
-            metrics["seconds"] = record["wall_seconds"]
-        outcomes.append(RunOutcome(spec, status, metrics if status != "pending" else {}))
+        metrics = stored_summary(store, spec) if status != "pending" else {}
+        outcomes.append(RunOutcome(spec, status, metrics))
     _print_summary(SweepResult(target, outcomes, device or config.device))
     code = combine_exit_codes(codes)
     if code == EXIT_INTERRUPTED:
@@ -483,7 +361,32 @@ def _interrupted() -> type[Exception]:
     return Interrupted
 
 
-def _print_plan(config, target, plan, store, retry_failed) -> None:
+def _dry_run(config, target, retry_failed, force_new, shard_spec) -> None:
+    """The plan and every check the real sweep makes; exit 2 where the sweep would stop."""
+    from lsexp.errors import DataError
+    from lsexp.store import ResultsStore, plan_runs
+    from lsexp.sweep import prepare, select_shard
+
+    try:
+        prep = prepare(config, target, retry_failed=retry_failed, force_new=force_new,
+                       shard=shard_spec)  # fmt: skip
+    except DataError:
+        # Still show what would run, then how to get the data (the error below).
+        plan = plan_runs(config)
+        if shard_spec is not None:
+            plan = select_shard(plan, *shard_spec)
+        store = ResultsStore(target)
+        _print_plan(config, target, plan, {s.run_id: store.inspect(s) for s in plan},
+                    retry_failed)  # fmt: skip
+        out.print("dataset NOT READY: the sweep would stop here (exit 2)", markup=False)
+        raise
+    for warning in prep.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    _print_plan(config, target, prep.plan, prep.states, retry_failed)
+    out.print(f"dataset {config.data.name} at {prep.dataset.path}: complete", markup=False)
+
+
+def _print_plan(config, target, plan, states, retry_failed) -> None:
     from lsexp.sweep import is_pending
 
     table = Table(title=f"plan for {config.name} -> {target}")
@@ -491,18 +394,12 @@ def _print_plan(config, target, plan, store, retry_failed) -> None:
         table.add_column(col)
     n_todo = 0
     for s in plan:
-        state = store.status_of(s)
+        state = states[s.run_id].status
         if is_pending(state, retry_failed):
             state, n_todo = "would train", n_todo + 1
         table.add_row(f"{s.alpha:g}", str(s.seed), s.dirname, state)
     out.print(table)
     out.print(f"{len(plan)} runs, {n_todo} would train (dry run: nothing written)")
-    from lsexp.data import check_dataset
-
-    root = Path(config.data.root).expanduser() if config.data.root else None
-    data = check_dataset(config.data.name, root)
-    state = "complete" if data.complete else f"NOT READY: {data.problem}"
-    out.print(f"dataset {config.data.name} at {data.path}: {state}", markup=False)
 
 
 def _print_summary(result) -> None:
@@ -525,10 +422,11 @@ def _print_summary(result) -> None:
     finished = len(result.outcomes) - trained - claimed - pending
     by_others = f", {claimed} being trained by another worker" if claimed else ""
     not_done = f", {pending} not trained (stopped early)" if pending else ""
-    out.print(
-        f"{trained} trained, {finished} already finished{by_others}{not_done}. "
-        f"Next: lsexp report {result.out_dir}"
-    )
+    usable = sum(o.status in ("done", "skipped-done") for o in result.outcomes)
+    then = (f"Next: lsexp report {result.out_dir}" if usable else
+            "No run is finished yet: run the same command again to train them.")  # fmt: skip
+    out.print(f"{trained} trained, {finished} already finished{by_others}{not_done}. {then}",
+              markup=False)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -536,18 +434,32 @@ def _print_summary(result) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def _sweep_dirs(dirs: list[Path] | None) -> list[Path]:
-    from lsexp.store import find_sweeps
+def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
+    """(folder, its validated config) for each sweep asked for.
 
-    found: list[Path] = []
+    With no DIR, every sweep under results/: one whose sweep.yaml cannot be read is
+    skipped with a warning, so one broken folder does not stop the report of the others.
+    A folder named on the command line that is broken is an error (exit 2).
+    """
+    from lsexp.store import ResultsStore, find_sweeps
+
+    named = dirs is not None and len(dirs) > 0
     for d in dirs or [Path("results")]:
         if not d.exists():
             raise LsexpError(f"{d}: no such folder; run `lsexp sweep CONFIG` first")
         sweeps = find_sweeps(d)
         if not sweeps:
             raise LsexpError(f"{d}: no sweep found (no sweep.yaml); run `lsexp sweep CONFIG`")
-        found += sweeps
-    return found
+        for sweep_dir in sweeps:
+            try:
+                config = ResultsStore(sweep_dir).load_config()
+            except LsexpError as e:
+                if named and sweep_dir == d:
+                    raise
+                problem = "; ".join(e.problems) if isinstance(e, ConfigError) else str(e)
+                err.print(f"warning: skipped {sweep_dir}: {problem}", markup=False)
+                continue
+            yield sweep_dir, config
 
 
 @app.command()
@@ -565,6 +477,16 @@ def report(
         str,
         typer.Option(help="95% interval over seeds: t (Student-t) or bootstrap (percentile)."),
     ] = "t",
+    n_bins: Annotated[
+        int | None,
+        typer.Option(
+            "--n-bins",
+            min=1,
+            max=10_000,
+            help="Bins of every binned calibration metric [default: the config's eval.n_bins]; "
+            "recomputed from the saved logits, nothing is retrained.",
+        ),
+    ] = None,
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
     from lsexp.report import write_report
@@ -573,13 +495,13 @@ def report(
     with _errors():
         if interval not in ("t", "bootstrap"):
             raise LsexpError(f"--interval: expected t or bootstrap, got '{interval}'")
-        for d in _sweep_dirs(dirs):
-            rep = write_report(d, interval)
+        for d, _ in _sweeps(dirs):
+            rep = write_report(d, interval, n_bins)
             out.print(f"[bold]{rep.config.name}[/bold]: {len(rep.run_rows)} runs -> "
                       f"{d / 'report'}")  # fmt: skip
-            _print_report_table(rep)
             for w in rep.warnings:
                 err.print(f"warning: {w}", markup=False)
+            _print_report_table(rep)
             for f in rep.files:
                 out.print(f"  wrote {f}", markup=False)
             n_unreadable += rep.n_unreadable
@@ -589,29 +511,33 @@ def report(
 
 
 def _print_report_table(rep) -> None:
+    """The headline numbers, narrow enough for an 80-column terminal (all of them are in
+    the report's summary files)."""
     n_bins = rep.config.eval.n_bins
-    table = Table(caption=f"test set; mean ± std over seeds; ECE: {n_bins} equal-width bins")
-    for col in ("alpha", "n", "accuracy", "nll", "ece", "adaptive ece", "conf − acc"):
-        table.add_column(col, justify="right")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption=f"test set, mean ± std over seeds; accuracy, ECE, conf − acc in %; ECE: {n_bins} "
+        "equal-width bins; TS: after temperature scaling",
+    )
+    for col in ("α", "n", "accuracy", "NLL", "ECE", "ECE (TS)", "conf − acc"):
+        table.add_column(col, justify="right", no_wrap=True)
     for g in rep.groups:
 
-        def pm(name: str, g=g) -> str:
+        def pm(name: str, scale: float, digits: int, g=g) -> str:
             s = g.stat(name)
             if s.n == 0:
                 return "—"
-            return f"{s.mean:.4f}" + (f" ± {s.std:.4f}" if s.n > 1 else "")
+            mean = f"{s.mean * scale:.{digits}f}"
+            return mean + (f" ±{s.std * scale:.{digits}f}" if s.n > 1 else "")
 
-        extra = f" (+{g.n_diverged} div, {g.n_failed} fail)" if g.n_diverged or g.n_failed else ""
-        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", pm("accuracy"), pm("nll"),
-                      pm("ece"), pm("adaptive_ece"), pm("overconfidence"))  # fmt: skip
+        extra = f" +{g.n_diverged + g.n_failed}✗" if g.n_diverged or g.n_failed else ""
+        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", pm("accuracy", 100, 2),
+                      pm("nll", 1, 3), pm("ece", 100, 2), pm("ece_ts", 100, 2),
+                      pm("overconfidence", 100, 2))  # fmt: skip
     out.print(table)
-
-
-def _run_state(store, spec, running: str | None) -> str:
-    state = store.status_of(spec)
-    if state == "pending" and (spec.run_id == running or store.claim_holder(spec)):
-        return "running"
-    return state
+    if any(g.n_diverged or g.n_failed for g in rep.groups):
+        out.print("n +k✗: k runs diverged or failed, left out of the means", markup=False)
 
 
 @app.command()
@@ -629,19 +555,20 @@ def status(
 
     with _errors():
         report_data = []
-        for d in _sweep_dirs(dirs):
+        for d, config in _sweeps(dirs):
             store = ResultsStore(d)
-            config = store.load_config()
             running = store.running_run_id()
-            runs = [
-                {
-                    "alpha": s.alpha,
-                    "seed": s.seed,
-                    "run": s.dirname,
-                    "status": _run_state(store, s, running),
-                }
-                for s in plan_runs(config)
-            ]
+            runs = []
+            for s in plan_runs(config):
+                state = store.inspect(s)
+                if state.problem:
+                    err.print(f"warning: {d}: {s.dirname}: {state.problem}; the next sweep "
+                              "trains it again", markup=False)  # fmt: skip
+                running_now = state.status == "pending" and (
+                    s.run_id == running or store.claim_holder(s)
+                )
+                runs.append({"alpha": s.alpha, "seed": s.seed, "run": s.dirname,
+                             "status": "running" if running_now else state.status})  # fmt: skip
             report_data.append({"sweep": str(d), "name": config.name, "runs": runs})
     if as_json:
         out.print_json(json.dumps(report_data))
@@ -709,10 +636,10 @@ def data_check(root: RootOption = None) -> None:
     with _errors():
         statuses = [check_dataset(n, root) for n in DATASET_NAMES]
     width = max(len(s.name) for s in statuses)
+    styles = {"complete": "green", "missing": "yellow", "corrupt": "red"}
     for s in statuses:
-        state = "complete" if s.complete else "missing "
-        style = "green" if s.complete else "yellow"
-        out.print(f"{s.name:<{width}}  [{style}]{state}[/{style}]  {s.path}", soft_wrap=True)
+        style = styles[s.state]
+        out.print(f"{s.name:<{width}}  [{style}]{s.state:<8}[/{style}]  {s.path}", soft_wrap=True)
         if s.problem:
             out.print(f"    {s.problem}", markup=False, soft_wrap=True)
 

@@ -30,25 +30,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Numbers are taken as YAML typed them: `epochs: true` is not 1, `lr: "0.1"` is not 0.1, and
+# `.inf` / `.nan` are refused where a finite number is meant (an infinite learning rate
+# would make every run "diverge" instead of failing here).
+MAX_SEED = 2**32 - 1  # numpy's and every RNG's common range; engine offsets stay in int64
+MAX_EPOCHS = 100_000
+
+
+def _int(**bounds: Any) -> Any:
+    return Field(strict=True, **bounds)
+
+
+def _float(**bounds: Any) -> Any:
+    return Field(strict=True, allow_inf_nan=False, **bounds)
+
+
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
+Strength = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
 class DataConfig(_Strict):
     name: DatasetName = Field(description="Dataset to train on.")
     root: str | None = Field(
         default=None,
         description="Folder holding the datasets; default $LSEXP_DATA or ~/.cache/lsexp/data.",
     )
-    val_size: int = Field(
+    val_size: int = _int(
         default=5000, ge=0, description="Examples carved from the training split for validation."
     )
-    split_seed: int = Field(default=0, ge=0, description="Seed of the train/val split.")
+    split_seed: int = _int(default=0, ge=0, le=MAX_SEED, description="Seed of the train/val split.")
+
+    @field_validator("root")
+    @classmethod
+    def _root_not_empty(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("empty path; use null (or leave it out) for the default data folder")
+        return v
 
 
 class ModelConfig(_Strict):
     name: Literal["mlp", "cnn", "resnet", "airbench"]
-    width: int | None = Field(
-        default=None, gt=0, description="cnn base width / resnet width / airbench width."
+    width: int | None = _int(
+        default=None, gt=0, le=4096, description="cnn base width / resnet width / airbench width."
     )
-    depth: int | None = Field(default=None, gt=0, description="resnet depth 6n+2 (20, 56, ...).")
-    hidden: tuple[Annotated[int, Field(gt=0)], ...] | None = Field(
+    depth: int | None = _int(
+        default=None, gt=0, le=1202, description="resnet depth 6n+2 (20, 56, ...)."
+    )
+    hidden: tuple[Annotated[int, Field(strict=True, gt=0, le=65536)], ...] | None = Field(
         default=None, description="mlp hidden sizes."
     )
 
@@ -70,16 +98,18 @@ AIRBENCH_OWN_KEYS = frozenset({"optimizer", "schedule", "warmup_epochs", "augmen
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(default=128, gt=0)
+    epochs: int = _int(gt=0, le=MAX_EPOCHS)
+    batch_size: int = _int(default=128, gt=0, le=1_000_000)
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(default=0.1, gt=0)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    nesterov: bool = True
-    weight_decay: float = Field(default=5e-4, ge=0)
+    lr: float = _float(default=0.1, gt=0)
+    momentum: float = _float(default=0.9, ge=0, lt=1)
+    nesterov: bool = Field(default=True, strict=True)
+    weight_decay: float = _float(default=5e-4, ge=0)
     schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
-    warmup_epochs: float = Field(default=0.0, ge=0, description="Linear warm-up (cosine only).")
-    augment: bool = Field(default=False, description="Random crop (pad 4) + flip for CIFAR.")
+    warmup_epochs: float = _float(default=0.0, ge=0, description="Linear warm-up (cosine only).")
+    augment: bool = Field(
+        default=False, strict=True, description="Random crop (pad 4) + flip for CIFAR."
+    )
     recipe: Literal["standard", "airbench94"] = Field(
         default="standard",
         description="airbench94: Jordan 2024's fast CIFAR recipe (see lsexp/airbench.py); "
@@ -113,8 +143,8 @@ class TrainConfig(_Strict):
 
 
 class SweepGrid(_Strict):
-    alpha: tuple[float, ...] = Field(description="Label-smoothing strengths, each in [0, 1).")
-    seeds: tuple[int, ...] = Field(description="Seeds; same seed = same init and data order.")
+    alpha: tuple[Strength, ...] = Field(description="Label-smoothing strengths, each in [0, 1).")
+    seeds: tuple[Seed, ...] = Field(description="Seeds; same seed = same init and data order.")
 
     @field_validator("alpha")
     @classmethod
@@ -145,8 +175,10 @@ class SweepGrid(_Strict):
 
 
 class EvalConfig(_Strict):
-    n_bins: int = Field(default=15, gt=0, description="Equal-width bins for ECE.")
-    batch_size: int = Field(default=1000, gt=0, description="Batch size for evaluation.")
+    n_bins: int = _int(default=15, gt=0, le=10_000, description="Equal-width bins for ECE.")
+    batch_size: int = _int(
+        default=1000, gt=0, le=1_000_000, description="Batch size for evaluation."
+    )
     tta: Literal[0, 1, 2] = Field(
         default=0,
         description="Test-time augmentation of val and test logits: 0 none, 1 mean with the "
@@ -205,10 +237,26 @@ class SweepConfig(_Strict):
             default = type(getattr(self, section)).model_fields[key].default
             if identity[section][key] == default:
                 del identity[section][key]
-        return identity
+        return normalize_identity(identity)
 
 
 _ADDED_LATER = (("train", "recipe"), ("eval", "tta"))
+
+# Settings the report recomputes from the saved logits, so they must not decide whether a
+# run is retrained. `eval.n_bins` was part of run identity before 0.2; it now stays in the
+# identity as this constant, so that ids of runs made with the default 15 bins do not
+# change. Runs made with other bin counts are found through the identity in their
+# run.json (`store.ResultsStore` normalizes it the same way).
+REPORT_ONLY = {("eval", "n_bins"): 15}
+
+
+def normalize_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """The identity with every report-only setting at its fixed value (a copy)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in identity.items()}
+    for (section, key), value in REPORT_ONLY.items():
+        if isinstance(out.get(section), dict):
+            out[section][key] = value
+    return out
 
 
 def run_identity(config: SweepConfig, alpha: float, seed: int) -> dict[str, Any]:
@@ -393,7 +441,7 @@ def _format_error(err: dict[str, Any], where: str, index: _LineIndex, origin: di
             close = difflib.get_close_matches(got, [o for o in options if o], n=1, cutoff=0.6)
             if close:
                 msg += f" (did you mean '{close[0]}'?)"
-    elif kind.endswith("_type") or kind.endswith("_parsing"):
+    elif kind.endswith(("_type", "_parsing", "_equal", "_than", "finite_number")):
         msg = f"{msg}, got {err.get('input')!r}"
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
@@ -404,6 +452,14 @@ def _format_error(err: dict[str, Any], where: str, index: _LineIndex, origin: di
         key = ".".join(str(p) for p in loc[:n])
         if key in origin:
             return f"override '{origin[key]}': {dotted}: {msg}"
+    # A check of a whole section (or of the whole config) that an override took part in:
+    # name the override, since the file alone may be fine.
+    prefix = "".join(f"{p}." for p in loc)
+    inside = [text for key, text in origin.items() if key.startswith(prefix)]
+    if inside:
+        names = ", ".join(f"'{text}'" for text in inside)
+        plural = "s" if len(inside) > 1 else ""
+        return f"override{plural} {names} (with {where}): {dotted}: {msg}"
     line = index.line_of(loc)
     return f"{where}{f':{line}' if line else ''}: {dotted}: {msg}"
 

@@ -28,12 +28,14 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
 
 from lsexp.errors import DataError
+
+if TYPE_CHECKING:  # torch costs seconds to import; `lsexp data check` does not need it
+    import torch
 
 DATASET_NAMES = ("fashion_mnist_mini", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
@@ -71,6 +73,7 @@ class DatasetInfo:
     image_size: int
     classes: tuple[str, ...]
     description: str
+    train_size: int  # images in the official training split (val is carved from it)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -84,6 +87,7 @@ DATASETS: dict[str, DatasetInfo] = {
             classes=_FASHION_CLASSES,
             description="Real Fashion-MNIST subset bundled with lsexp (500 train + 200 test "
             "images per class); for the quickstart, noisier than the full set",
+            train_size=5000,
         ),
         DatasetInfo(
             name="mnist",
@@ -92,6 +96,7 @@ DATASETS: dict[str, DatasetInfo] = {
             image_size=28,
             classes=tuple(str(digit) for digit in range(10)),
             description="MNIST handwritten digits (LeCun et al. 1998), 60000 train / 10000 test",
+            train_size=60000,
         ),
         DatasetInfo(
             name="fashion_mnist",
@@ -100,6 +105,7 @@ DATASETS: dict[str, DatasetInfo] = {
             image_size=28,
             classes=_FASHION_CLASSES,
             description="Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), 60000 train / 10000 test",
+            train_size=60000,
         ),
         DatasetInfo(
             name="cifar10",
@@ -108,6 +114,7 @@ DATASETS: dict[str, DatasetInfo] = {
             image_size=32,
             classes=_CIFAR10_CLASSES,
             description="CIFAR-10 (Krizhevsky 2009), 50000 train / 10000 test",
+            train_size=50000,
         ),
         DatasetInfo(
             name="cifar100",
@@ -116,6 +123,7 @@ DATASETS: dict[str, DatasetInfo] = {
             image_size=32,
             classes=_CIFAR100_CLASSES,
             description="CIFAR-100, fine labels (Krizhevsky 2009), 50000 train / 10000 test",
+            train_size=50000,
         ),
     )
 }
@@ -124,6 +132,14 @@ DATASETS: dict[str, DatasetInfo] = {
 # importing torchvision costs seconds that `lsexp --help` should not pay.
 _IDX_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _CIFAR_CLASS = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+# torchvision's CIFAR folder and file names (its `base_folder`, `train_list`, `test_list`,
+# `meta`), so that a missing copy is found without importing torchvision; md5s are then
+# checked with torchvision's own list (tests/test_data.py pins that the two agree).
+CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", (*(f"data_batch_{i}" for i in range(1, 6)),
+                                         "test_batch", "batches.meta")),
+    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
+}  # fmt: skip
 # The raw file names torchvision's MNIST classes read (their `resources`, minus ".gz").
 _IDX_FILES = (
     "train-images-idx3-ubyte",
@@ -150,7 +166,21 @@ def default_root() -> Path:
 
 
 def _resolve_root(root: Path | str | None) -> Path:
-    return default_root() if root is None else Path(root).expanduser()
+    """The data root, refused with a message naming the setting if it is not a folder."""
+    path = default_root() if root is None else Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{_root_setting(root, path)} points at {path}, which is not a folder; "
+                        "point it at a folder (it is created when data is imported)")  # fmt: skip
+    return path
+
+
+def _root_setting(root: Path | str | None, path: Path) -> str:
+    """Which setting chose the data root, in the words a user would search for."""
+    if root is not None:
+        return "the data root (--root or data.root)"
+    if os.environ.get("LSEXP_DATA"):
+        return "$LSEXP_DATA"
+    return "the default data root"
 
 
 def _info(name: str) -> DatasetInfo:
@@ -211,6 +241,12 @@ class DatasetStatus:
     path: Path
     complete: bool
     problem: str | None
+    state: str = "complete"  # complete | missing (no files) | corrupt (files, but broken)
+    train_size: int | None = None  # images in the training split, when known without loading
+
+    def require(self) -> None:
+        if not self.complete:
+            raise DataError(self.problem)
 
 
 def check_dataset(name: str, root: Path | None = None) -> DatasetStatus:
@@ -219,8 +255,10 @@ def check_dataset(name: str, root: Path | None = None) -> DatasetStatus:
     Reads headers and checksums only, so it is cheap enough to run before every sweep.
     Raises `DataError` only for an unknown name.
     """
-    _info(name)
+    info = _info(name)
+    given = root
     root = _resolve_root(root)
+    train_size: int | None = info.train_size
     if name == "fashion_mnist_mini":
         path, problem = _BUNDLED_MINI, None
         if not path.is_file():
@@ -231,16 +269,30 @@ def check_dataset(name: str, root: Path | None = None) -> DatasetStatus:
     elif name in _IDX_CLASS:
         path = root / _IDX_CLASS[name] / "raw"
         problem = _check_idx(name, root, path)
+        if problem is None:  # the header holds the count: cheap, and right for any copy
+            train_size = _read_idx_header(path / _IDX_FILES[0])[1][0]
     else:
         path, problem = _check_cifar(name, root)
-    return DatasetStatus(name, root, path, problem is None, problem)
+    if problem is None:
+        return DatasetStatus(name, root, path, True, None, "complete", train_size)
+    if given is None and os.environ.get("LSEXP_DATA"):
+        problem += f" (the data root {root} comes from $LSEXP_DATA)"
+    state = "missing" if not _has_files(path) else "corrupt"
+    return DatasetStatus(name, root, path, False, problem, state, None)
+
+
+def _has_files(path: Path) -> bool:
+    if path.is_file():
+        return True
+    try:
+        return path.is_dir() and any(p.is_file() for p in path.iterdir())
+    except OSError:
+        return False
 
 
 def require_dataset(name: str, root: Path | None = None) -> None:
     """Raise `DataError` with the one-line problem and fix unless `name` is complete."""
-    status = check_dataset(name, root)
-    if not status.complete:
-        raise DataError(status.problem)
+    check_dataset(name, root).require()
 
 
 def _read_idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
@@ -261,14 +313,21 @@ def _read_idx_header(path: Path) -> tuple[int, tuple[int, ...]]:
     return magic, dims
 
 
-def _check_idx(name: str, root: Path, raw: Path) -> str | None:
+def _check_idx(
+    name: str,
+    root: Path,
+    raw: Path,
+    fix: str | None = None,
+    shown: Callable[[Path], Path] | None = None,
+) -> str | None:
     """The first problem with the four IDX files in `raw`, or None if they are complete.
 
     A file's IDX header gives its exact length (4 + 4*ndim + prod(dims) bytes), so a
     size check finds truncated and padded copies without torchvision's md5 list, which
     cannot match Debian's recompressed .gz files anyway.
     """
-    fix = _fix_hint(name, root)
+    fix = fix or _fix_hint(name, root)
+    shown = shown or (lambda path: path)  # an import names its source files, not staged ones
     missing = [f for f in _IDX_FILES if not (raw / f).is_file()]
     if problem := _missing_problem(name, raw, missing, len(_IDX_FILES), fix):
         return problem
@@ -281,21 +340,21 @@ def _check_idx(name: str, root: Path, raw: Path) -> str | None:
         try:
             magic, dims = _read_idx_header(path)
         except (OSError, ValueError) as err:
-            return f"{name}: {path} is unreadable or truncated ({err}); {fix}"
+            return f"{name}: {shown(path)} is unreadable or truncated ({err}); {fix}"
         if magic != expected_magic:
             return (
-                f"{name}: {path} is not an IDX {'image' if images else 'label'} file "
+                f"{name}: {shown(path)} is not an IDX {'image' if images else 'label'} file "
                 f"(magic {magic:#010x}, expected {expected_magic:#010x}); {fix}"
             )
         expected_size = 4 + 4 * len(dims) + math.prod(dims)
         size = path.stat().st_size
         if size != expected_size:
             return (
-                f"{name}: {path} is truncated or corrupt ({size:,} bytes, its IDX header "
+                f"{name}: {shown(path)} is truncated or corrupt ({size:,} bytes, its IDX header "
                 f"implies {expected_size:,}); {fix}"
             )
         if images and dims[1:] != (28, 28):
-            return f"{name}: {path} holds {dims[1]}x{dims[2]} images, expected 28x28; {fix}"
+            return f"{name}: {shown(path)} holds {dims[1]}x{dims[2]} images, expected 28x28; {fix}"
         counts[file] = dims[0]
 
     for split in ("train", "t10k"):
@@ -303,7 +362,7 @@ def _check_idx(name: str, root: Path, raw: Path) -> str | None:
         n_labels = counts[f"{split}-labels-idx1-ubyte"]
         if n_images != n_labels:
             return (
-                f"{name}: {raw / f'{split}-images-idx3-ubyte'} holds {n_images} images but "
+                f"{name}: {shown(raw / f'{split}-images-idx3-ubyte')} holds {n_images} images but "
                 f"{split}-labels-idx1-ubyte holds {n_labels} labels; {fix}"
             )
     return None
@@ -322,25 +381,29 @@ def _missing_problem(
     return f"{name}: {folder} lacks {', '.join(missing)}; {fix}"
 
 
-def _check_cifar(name: str, root: Path) -> tuple[Path, str | None]:
+def _check_cifar(
+    name: str, root: Path, fix: str | None = None, shown: Path | None = None
+) -> tuple[Path, str | None]:
     """CIFAR folder and its first problem: a missing file or an md5 mismatch.
 
     Uses torchvision's own file list and md5s, and calls `check_integrity` through the
     `torchvision.datasets.cifar` module so tests can patch it for fake batches.
     """
-    from torchvision.datasets import cifar
+    base, names = CIFAR_FILES[name]
+    folder = root / base
+    fix = fix or _fix_hint(name, root)
+    named = shown or folder  # an import names its source, not the staging folder
+    missing = [file for file in names if not (folder / file).is_file()]
+    if problem := _missing_problem(name, named, missing, len(names), fix):
+        return folder, problem
+    from torchvision.datasets import cifar  # only now: importing torchvision takes seconds
 
     cls = getattr(cifar, _CIFAR_CLASS[name])
-    folder = root / cls.base_folder
-    fix = _fix_hint(name, root)
     files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
-    missing = [file for file, _ in files if not (folder / file).is_file()]
-    if problem := _missing_problem(name, folder, missing, len(files), fix):
-        return folder, problem
     for file, md5 in files:
         if not cifar.check_integrity(str(folder / file), md5):
             return folder, (
-                f"{name}: {folder / file} does not match torchvision's md5 {md5} "
+                f"{name}: {named / file} does not match torchvision's md5 {md5} "
                 f"(corrupt or truncated); {fix}"
             )
     return folder, None
@@ -386,6 +449,8 @@ def load_splits(
     (0 <= val_size < training size), chosen by `torch.randperm` with a generator seeded
     with `split_seed`. Raises `DataError` for a missing or unreadable dataset.
     """
+    import torch
+
     info = _info(name)
     root = _resolve_root(root)
     require_dataset(name, root)
@@ -439,6 +504,8 @@ def _channel_stats(x_u8: torch.Tensor, name: str) -> tuple[tuple[float, ...], tu
     so the variance n*sum(x^2) - sum(x)^2 has no cancellation error and needs no float64
     copy of the images (1.2 GB for CIFAR).
     """
+    import torch
+
     means: list[float] = []
     stds: list[float] = []
     n = x_u8.shape[0] * x_u8.shape[2] * x_u8.shape[3]
@@ -480,6 +547,8 @@ def _load_uint8(
     name: str, root: Path
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Official train and test splits as uint8 (N, C, H, W) images and int64 labels."""
+    import torch
+
     if name == "fashion_mnist_mini":
         return _load_mini()
 
@@ -513,6 +582,8 @@ def _load_uint8(
 
 def _load_mini() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The bundled subset, from the arrays `scripts/build_mini_dataset.py` wrote."""
+    import torch
+
     path = _BUNDLED_MINI
     what = f"fashion_mnist_mini: cannot read the bundled {path}"
     fix = "reinstall lsexp or rebuild it with `python scripts/build_mini_dataset.py`"
@@ -555,16 +626,21 @@ def fetch_dataset(name: str, root: Path | None = None) -> Path:
         import torchvision.datasets as tvd
 
         cls = getattr(tvd, {**_IDX_CLASS, **_CIFAR_CLASS}[name])
-        root.mkdir(parents=True, exist_ok=True)
-        for train in (True, False):
-            try:
-                cls(str(root), train=train, download=True)
-            except Exception as err:  # noqa: BLE001 - network, disk and md5 errors alike
-                raise DataError(
-                    f"{name}: download into {root} failed ({_describe(err)}); check the "
-                    f"network, or get the files another way and run `lsexp data import "
-                    f"{name} SOURCE` with SOURCE {_import_source_help(name)}"
-                ) from err
+        folder = _IDX_CLASS[name] if name in _IDX_CLASS else CIFAR_FILES[name][0]
+        # Download into a staging folder and move the dataset in only when it is whole:
+        # a failed download (no network) leaves the root as it was.
+        with _created_root(root), _staging_dir(root) as staging:
+            for train in (True, False):
+                try:
+                    cls(str(staging), train=train, download=True)
+                except Exception as err:  # noqa: BLE001 - network, disk and md5 errors alike
+                    raise DataError(
+                        f"{name}: download failed ({_describe(err)}); nothing was written to "
+                        f"{root}. Check the network, or get the files another way and run "
+                        f"`lsexp data import {name} SOURCE` with SOURCE "
+                        f"{_import_source_help(name)}"
+                    ) from err
+            _swap_in(staging / folder, root / folder, staging)
     return _checked(name, root)
 
 
@@ -590,10 +666,11 @@ def import_dataset(name: str, source: Path, root: Path | None = None) -> Path:
         raise DataError(
             f"{name}: import source {source} does not exist; give {_import_source_help(name)}"
         )
-    if name in _IDX_CLASS:
-        _import_idx(name, source, root)
-    else:
-        _import_cifar(name, source, root)
+    with _created_root(root):
+        if name in _IDX_CLASS:
+            _import_idx(name, source, root)
+        else:
+            _import_cifar(name, source, root)
     return _checked(name, root)
 
 
@@ -631,21 +708,31 @@ def _import_idx(name: str, source: Path, root: Path) -> None:
             )
         plan.append((found, dest_dir / file))
 
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    for src, dest in plan:
-        if dest.exists() and os.path.samefile(src, dest):
-            continue  # importing a root onto itself: nothing to copy
-        gzipped = src.suffix == ".gz"
-        try:
-            opener = gzip.open if gzipped else open
-            with opener(src, "rb") as f:
-                _atomic_copy(f, dest)
-        except (OSError, EOFError, zlib.error) as err:
-            raise DataError(
-                f"{name}: cannot {'gunzip' if gzipped else 'copy'} {src} to {dest} "
-                f"({_describe(err)}); check the source file (a partial download?) and the "
-                "space left in the root"
-            ) from err
+    if all(dest.exists() and os.path.samefile(src, dest) for src, dest in plan):
+        return  # importing a root onto itself: nothing to copy
+    # Decompress into a staging folder in the root and check the copies there; only a
+    # complete, valid set replaces what the root held, so garbage never lands in it.
+    with _staging_dir(root) as staging:
+        source_of = {staging / dest.name: src for src, dest in plan}
+        for src, dest in plan:
+            gzipped = src.suffix == ".gz"
+            try:
+                opener = gzip.open if gzipped else open
+                with opener(src, "rb") as f:
+                    _atomic_copy(f, staging / dest.name)
+            except (OSError, EOFError, zlib.error) as err:
+                raise DataError(
+                    f"{name}: cannot {'gunzip' if gzipped else 'copy'} {src} "
+                    f"({_describe(err)}); nothing was imported. Check the source file (a "
+                    "partial download?) and the space left in the root"
+                ) from err
+        fix = f"nothing was imported; give a complete copy of the four IDX files ({source})"
+        problem = _check_idx(name, root, staging, fix, lambda p: source_of.get(p, p))
+        if problem is not None:
+            raise DataError(problem)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        for _, dest in plan:
+            os.replace(staging / dest.name, dest)
 
 
 def _atomic_copy(f: IO[bytes], dest: Path) -> None:
@@ -689,13 +776,31 @@ def _import_cifar(name: str, source: Path, root: Path) -> None:
     if kind == "dir" and dest.exists() and os.path.samefile(src, dest):
         return  # importing the root's own copy: nothing to copy
 
-    root.mkdir(parents=True, exist_ok=True)
     with _staging_dir(root) as staging:
         if kind == "tar":
             _extract_tar(name, src, staging, base)
         else:
             shutil.copytree(src, staging / base)
+        # Check the staged copy against torchvision's md5s before it replaces anything.
+        fix = f"nothing was imported; give the official {archive} or its extracted folder"
+        _, problem = _check_cifar(name, staging, fix, shown=src if kind == "dir" else src / base)
+        if problem is not None:
+            raise DataError(problem)
         _swap_in(staging / base, dest, staging)
+
+
+@contextlib.contextmanager
+def _created_root(root: Path) -> Iterator[None]:
+    """Create `root` if needed; if what follows fails, remove the folders made here."""
+    made = [p for p in (root, *root.parents) if not p.exists()]
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for p in made:  # deepest first; only folders that are still empty
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
 
 
 @contextlib.contextmanager

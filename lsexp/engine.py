@@ -26,8 +26,10 @@ import torch
 from lsexp import airbench, metrics
 from lsexp.config import SweepConfig
 from lsexp.data import Splits
-from lsexp.losses import smoothed_cross_entropy
+from lsexp.errors import ConfigError
 from lsexp.models import build_model, count_parameters
+from lsexp.objectives import DEFAULT_OBJECTIVE, get_objective
+from lsexp.recipes import build_recipe
 
 
 class Interrupted(Exception):
@@ -120,50 +122,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lr_lambda(schedule: str, total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """Multiplier of the base LR at optimizer step `step` (0-based)."""
-
-    def constant(step: int) -> float:
-        return 1.0
-
-    def cosine(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    def onecycle(step: int) -> float:
-        # Linear ramp 0.1 -> 1 over the first 30 %, then linear to 0 (a simple one-cycle,
-        # Smith & Topin 2019); the triangle form is what fast CIFAR recipes use.
-        peak = max(1, int(0.3 * total_steps))
-        if step < peak:
-            return 0.1 + 0.9 * step / peak
-        return max(0.0, 1.0 - (step - peak) / max(1, total_steps - peak))
-
-    return {"constant": constant, "cosine": cosine, "onecycle": onecycle}[schedule]
-
-
-def random_crop_flip(
-    x: torch.Tensor, generator: torch.Generator, pad: int = 4, flip: bool = True
-) -> torch.Tensor:
-    """Batched random crop (zero padding `pad`) and horizontal flip, on x's device.
-
-    One gather replaces per-sample transforms: each sample gets its own offset (dy, dx)
-    in [0, 2*pad] and an independent coin for the flip.
-    """
-    n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
-    gen_device = generator.device
-    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=gen_device).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=gen_device).to(x.device)
-    rows = dy[:, None] + torch.arange(h, device=x.device)[None, :]  # (n, h)
-    cols = dx[:, None] + torch.arange(w, device=x.device)[None, :]  # (n, w)
-    if flip:
-        coin = torch.rand(n, generator=generator, device=gen_device).to(x.device) < 0.5
-        cols = torch.where(coin[:, None], cols.flip(1), cols)
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n,h,w,c)
-    return out.permute(0, 3, 1, 2).contiguous()
+def _val_row(val_logits: np.ndarray, val_y: np.ndarray, n_bins: int) -> dict[str, float]:
+    """The history's per-epoch validation numbers (empty without a validation split)."""
+    if not len(val_logits):
+        return {}
+    probs = metrics.softmax(val_logits)
+    return {
+        "val_acc": metrics.accuracy(probs, val_y),
+        "val_nll": metrics.nll_from_logits(val_logits, val_y),
+        "val_ece": metrics.ece(probs, val_y, n_bins=n_bins),
+        "val_logit_gap": metrics.logit_gap(val_logits),
+    }
 
 
 COMPILE_BACKEND = "inductor"  # tests swap in "eager" to check the wiring without a compiler
@@ -245,94 +214,56 @@ def predict_logits(
     return torch.cat(out) if out else torch.empty(0)
 
 
-def _build_optimizer(config: SweepConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    t = config.train
-    # No weight decay on BatchNorm and bias parameters (standard for ResNets; Goyal et al.
-    # 2017): decaying BN scales fights the normalisation and only adds noise.
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": t.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0
-        )
-    return torch.optim.AdamW(groups, lr=t.lr)
-
-
 def train_run(
     config: SweepConfig,
-    alpha: float,
+    strength: float,
     seed: int,
     splits: Splits,
     device: torch.device,
     observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
     settings: EngineSettings | None = None,
+    objective: str = DEFAULT_OBJECTIVE,
 ) -> RunResult:
-    """Train one run and evaluate it on val (every epoch) and test (once, at the end)."""
+    """Train one run and evaluate it on val (every epoch) and test (once, at the end).
+
+    `objective` names an entry of `objectives.OBJECTIVES`, trained at `strength` (for
+    label smoothing, alpha); `config.train.recipe` names the recipe (`recipes.RECIPES`).
+    """
     settings = settings or engine_settings(device, config.model.name)
     observer = observer or _NullObserver()
     should_stop = should_stop or (lambda: False)
-    t = config.train
-    info = splits.info
+    loss_fn = get_objective(objective).loss
+    t, info = config.train, splits.info
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(
-            config.model.name,
-            in_channels=info.channels,
-            image_size=info.image_size,
-            num_classes=info.num_classes,
-            width=config.model.width,
-            depth=config.model.depth,
-            hidden=config.model.hidden,
-        )
+        model = build_model(config.model.name, in_channels=info.channels,
+                            image_size=info.image_size, num_classes=info.num_classes,
+                            width=config.model.width, depth=config.model.depth,
+                            hidden=config.model.hidden)  # fmt: skip
     model.to(device)
-    if isinstance(model, airbench.AirbenchNet):  # data-dependent init, no RNG involved
+    if hasattr(model, "init_whitening"):  # data-dependent init (airbench), no RNG involved
         model.init_whitening(splits.train_x[: airbench.WHITEN_IMAGES])
-    use_cuda = device.type == "cuda"
     fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
-    autocast_dtype = settings.autocast_dtype
-    # `forward` runs the batches; `model` keeps its own class for the hooks below
-    # (whitening, penultimate features), and both share the same parameters.
+    autocast = settings.autocast_dtype
+    # `forward` runs the batches; `model` keeps its own class for the recipe's hooks and the
+    # penultimate features, and both share the same parameters.
     forward = torch.compile(model, backend=COMPILE_BACKEND) if settings.compile else model
 
     # Separate generators so that augmentation draws never shift the data order.
     order_gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator(device=device if use_cuda else "cpu").manual_seed(seed + 1_000_003)
-
+    aug_gen = torch.Generator(device=device if device.type == "cuda" else "cpu")
+    aug_gen.manual_seed(seed + 1_000_003)
     n_train = len(splits.train_x)
     steps = n_train // t.batch_size
     if steps == 0:
-        from lsexp.errors import ConfigError
-
         raise ConfigError(
             [f"train.batch_size={t.batch_size} is larger than the training set ({n_train})"]
         )
-    total_steps = t.epochs * steps
-    fast = t.recipe == "airbench94"
-    if fast:
-        optimizer: torch.optim.Optimizer = airbench.build_optimizer(
-            model, t.lr, t.momentum, t.weight_decay, t.batch_size
-        )
-        multiplier = airbench.lr_multiplier(total_steps)
-    else:
-        optimizer = _build_optimizer(config, model)
-        multiplier = lr_lambda(t.schedule, total_steps, int(round(t.warmup_epochs * steps)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
-    main_group = 1 if fast else 0  # the history's lr: airbench's group 0 is the BN shifts
-    # Crop + flip is a CIFAR recipe: never applied to grayscale digits or clothing.
-    augment = (fast or t.augment) and info.channels == 3
-    alternating = airbench.AlternatingFlipTranslate(n_train, aug_gen) if augment and fast else None
-    lookahead: airbench.Lookahead | None = None
-    global_step = 0
-    tta = config.eval.tta
-    n_bins = config.eval.n_bins
-    eval_bs = config.eval.batch_size
+    recipe = build_recipe(t, model, info.channels, n_train, steps, aug_gen)
+    optimizer = recipe.optimizer
 
     history: list[dict[str, float]] = []
     val_logits = np.empty((0, info.num_classes), dtype=np.float32)
@@ -341,73 +272,47 @@ def train_run(
     for epoch in range(1, t.epochs + 1):
         t0 = time.perf_counter()
         model.train()
+        recipe.start_epoch(model, epoch)
         observer.epoch_started(epoch, t.epochs, steps)
-        if isinstance(model, airbench.AirbenchNet):
-            model.set_epoch(epoch - 1)
         perm = torch.randperm(n_train, generator=order_gen).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        lr_now = optimizer.param_groups[main_group]["lr"]
+        lr_now = optimizer.param_groups[recipe.lr_group]["lr"]
         for step in range(steps):
             if should_stop():
                 raise Interrupted
             idx = perm[step * t.batch_size : (step + 1) * t.batch_size]
             x, y = splits.train_x[idx], splits.train_y[idx]
-            if alternating is not None:
-                x = alternating(x, idx, epoch - 1)
-            elif augment:
-                x = random_crop_flip(x, aug_gen)
-            x = x.contiguous(memory_format=fmt)
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                                enabled=autocast_dtype is not None):  # fmt: skip
+            x = recipe.transform(x, idx, epoch).contiguous(memory_format=fmt)
+            with torch.autocast(device.type, dtype=autocast or torch.float32,
+                                enabled=autocast is not None):  # fmt: skip
                 logits = forward(x)
-            loss = smoothed_cross_entropy(logits, y, alpha)
+            loss = loss_fn(logits, y, strength)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
-            global_step += 1
-            la = airbench.LOOKAHEAD
-            if fast and epoch - 1 >= la["start_epoch"] and global_step % la["every"] == 0:
-                if lookahead is None:
-                    lookahead = airbench.Lookahead(model)
-                else:
-                    lookahead.update(model, airbench.Lookahead.decay(global_step, total_steps))
+            recipe.after_step(model)
             loss_sum += loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
             observer.step_done(step + 1, steps)
-        if lookahead is not None:
-            lookahead.update(model, decay=1.0)  # the average becomes the weights
+        recipe.end_epoch(model, epoch)
         train_loss = float(loss_sum) / steps
         train_seconds += time.perf_counter() - t0
+        row: dict[str, float] = {"epoch": epoch, "lr": lr_now, "train_loss": train_loss}
         if not math.isfinite(train_loss):
             diverged_epoch = epoch
-            history.append({"epoch": epoch, "lr": lr_now, "train_loss": train_loss})
+            history.append(row)
             break
 
         t1 = time.perf_counter()
-        val_logits = (
-            predict_logits(forward, splits.val_x, eval_bs, settings.channels_last).cpu().numpy()
-        )
-        row: dict[str, float] = {
-            "epoch": epoch,
-            "lr": lr_now,
-            "train_loss": train_loss,
-            "train_acc": float(correct) / (steps * t.batch_size),
-        }
+        val_logits = predict_logits(forward, splits.val_x, config.eval.batch_size,
+                                    settings.channels_last).cpu().numpy()  # fmt: skip
+        row["train_acc"] = float(correct) / (steps * t.batch_size)
         if not np.isfinite(val_logits).all():  # weights blew up without a NaN loss
             diverged_epoch = epoch
             history.append(row)
             break
-        if len(val_logits):
-            val_y = splits.val_y.cpu().numpy()
-            probs = metrics.softmax(val_logits)
-            row.update(
-                val_acc=metrics.accuracy(probs, val_y),
-                val_nll=metrics.nll_from_logits(val_logits, val_y),
-                val_ece=metrics.ece(probs, val_y, n_bins=n_bins),
-                val_logit_gap=metrics.logit_gap(val_logits),
-            )
+        row.update(_val_row(val_logits, splits.val_y.cpu().numpy(), config.eval.n_bins))
         eval_seconds += time.perf_counter() - t1
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
@@ -415,7 +320,7 @@ def train_run(
 
     n_params = count_parameters(model)
     engine_record = settings.as_dict()
-    if fast:
+    if t.recipe == "airbench94":
         engine_record["recipe"] = airbench.SETTINGS
     if diverged_epoch is not None:
         return RunResult(
@@ -433,7 +338,7 @@ def train_run(
     t2 = time.perf_counter()
     # val_logits is the last epoch's evaluation: the weights have not changed since. With
     # test-time augmentation, val is predicted again the way test is, for temperature fits.
-    last = settings.channels_last
+    last, tta, eval_bs = settings.channels_last, config.eval.tta, config.eval.batch_size
     if tta:
         val_logits = predict_logits(forward, splits.val_x, eval_bs, last, tta).cpu().numpy()
     test_logits = predict_logits(forward, splits.test_x, eval_bs, last, tta).cpu().numpy()
@@ -450,7 +355,7 @@ def train_run(
         "test_logits": test_logits.astype(np.float32),
         "test_labels": test_y.astype(np.int64),
     }
-    test_metrics = metrics.all_metrics(test_logits, test_y, n_bins=n_bins)
+    test_metrics = metrics.all_metrics(test_logits, test_y, n_bins=config.eval.n_bins)
     penultimate = None
     if info.num_classes >= len(PROJECTION_CLASSES) and hasattr(model, "features"):
         penultimate = penultimate_sample(model, splits.test_x, splits.test_y, eval_bs)

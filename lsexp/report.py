@@ -8,9 +8,14 @@ diverged or failed are counted per alpha and left out of the means.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +30,13 @@ from lsexp.config import SweepConfig
 from lsexp.stats import INTERVAL_METHODS, Summary, summarize
 from lsexp.store import (
     ResultsStore,
+    RunFileError,
     StoredRun,
     UnreadableRun,
     atomic_write_bytes,
     atomic_write_text,
-    config_hash,
     csv_text,
+    same_settings,
 )
 
 METRIC_NAMES = (
@@ -126,11 +132,18 @@ def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, n
     return row, preds["test_logits"], preds["test_labels"]
 
 
-def collect(sweep_dir: Path, interval: str = "t") -> Report:
-    """Read a sweep folder and compute per-run metrics and per-alpha groups."""
+def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> Report:
+    """Read a sweep folder and compute per-run metrics and per-alpha groups.
+
+    `n_bins` (default: the config's eval.n_bins) sets every binned metric; it is a report
+    setting, recomputed from the saved logits, never a reason to retrain.
+    """
     store = ResultsStore(sweep_dir)
     config = store.load_config()
-    expected = config_hash(config)
+    if n_bins is not None:
+        config = config.model_copy(
+            update={"eval": config.eval.model_copy(update={"n_bins": n_bins})}
+        )
     runs, unreadable = store.scan()
     notes: list[str] = [f"skipped {u.path.name}: {u.reason}" for u in unreadable]
     n_bins = config.eval.n_bins
@@ -138,7 +151,7 @@ def collect(sweep_dir: Path, interval: str = "t") -> Report:
     rows: list[dict[str, Any]] = []
     other = 0
     for run in runs:
-        if run.record.get("config_hash") != expected:
+        if not same_settings(run.record, config):
             other += 1
             continue
         g = groups.setdefault(run.alpha, AlphaGroup(run.alpha))
@@ -154,15 +167,16 @@ def collect(sweep_dir: Path, interval: str = "t") -> Report:
             continue
         try:
             row, logits, labels = _run_row(run, n_bins)
-        except (OSError, KeyError, ValueError) as e:
-            reason = f"unreadable predictions.npz ({e})"
+            history = run.history()
+        except (OSError, RunFileError) as e:
+            reason = f"{e}; the next `lsexp sweep` trains it again"
             notes.append(f"skipped {run.path.name}: {reason}")
             unreadable.append(UnreadableRun(run.path, reason))
             continue
         g.runs.append(row)
         g.pooled_logits.append(logits)
         g.pooled_labels.append(labels)
-        g.histories.append(run.history())
+        g.histories.append(history)
         g.stored.append(run)
         rows.append(row)
     if other:
@@ -508,12 +522,45 @@ def figure_logit_gap(report: Report, path: Path) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-def write_report(sweep_dir: str | Path, interval: str = "t") -> Report:
-    """Compute everything and write it to <sweep_dir>/report/. Returns what was computed."""
+def write_report(sweep_dir: str | Path, interval: str = "t", n_bins: int | None = None) -> Report:
+    """Compute everything and write it to <sweep_dir>/report/. Returns what was computed.
+
+    The report is built in a temporary folder beside it and swapped in whole, so the
+    folder always holds one complete report: never files of an earlier one (a figure
+    that is no longer drawn, say) and never half of a new one.
+    """
     sweep_dir = Path(sweep_dir)
-    report = collect(sweep_dir, interval)
-    out = ResultsStore(sweep_dir).report_dir
-    out.mkdir(parents=True, exist_ok=True)
+    report = collect(sweep_dir, interval, n_bins)
+    final = ResultsStore(sweep_dir).report_dir
+    with building(final) as out:
+        _write_files(report, out)
+    report.files = [final / f.relative_to(out) for f in report.files]
+    return report
+
+
+@contextlib.contextmanager
+def building(final: Path) -> Iterator[Path]:
+    """A fresh folder next to `final`; on success it replaces `final` by two renames."""
+    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=final.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
+        old = final.parent / f"{tmp.name}.old"
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _write_files(report: Report, out: Path) -> None:
 
     def text(name: str, content: str) -> None:
         atomic_write_text(out / name, content)
@@ -550,7 +597,6 @@ def write_report(sweep_dir: str | Path, interval: str = "t") -> Report:
     else:
         report.warnings.append("no finished runs: no figures written")
     text("index.html", index_html(report, claims))
-    return report
 
 
 def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:

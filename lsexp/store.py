@@ -24,6 +24,7 @@ import contextlib
 import csv
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -32,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +43,16 @@ import numpy as np
 import yaml
 
 from lsexp import __version__
-from lsexp.config import SweepConfig, config_to_yaml, run_identity, stable_hash, validate
+from lsexp.config import (
+    SweepConfig,
+    config_to_yaml,
+    normalize_identity,
+    run_identity,
+    stable_hash,
+    validate,
+)
 from lsexp.errors import ConfigError, LockedError, ResultsError
+from lsexp.objectives import DEFAULT_OBJECTIVE
 
 SWEEP_FILE = "sweep.yaml"
 LOCK_FILE = ".lock"
@@ -53,6 +63,10 @@ HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "predictions.npz"
 PENULTIMATE_FILE = "penultimate.npz"
 FINAL_STATUSES = ("done", "diverged")
+PREDICTION_ARRAYS = ("val_logits", "val_labels", "test_logits", "test_labels")
+# What lsexp itself puts in a results folder; anything else there means the folder is
+# somebody else's, and a sweep refuses to write into it.
+OWN_ENTRIES = frozenset({SWEEP_FILE, LOCK_FILE, RUNS_DIR, REPORT_DIR})
 CLAIM_FILE = ".claim"
 TAKEOVER_FILE = ".claim.takeover"
 HEARTBEAT_SECONDS = 30.0
@@ -73,6 +87,7 @@ class RunSpec:
     run_id: str  # hash of the identity fields: same settings, same id, on any machine
     dirname: str
     identity: dict[str, Any] = field(compare=False, repr=False)
+    objective: str = DEFAULT_OBJECTIVE  # trained at strength `alpha`
 
     @property
     def label(self) -> str:
@@ -93,6 +108,23 @@ def plan_runs(config: SweepConfig) -> list[RunSpec]:
 
 def config_hash(config: SweepConfig) -> str:
     return stable_hash(config.identity())
+
+
+def normalized_run_id(record: dict[str, Any]) -> str | None:
+    """The id a run's recorded identity has today (report-only settings at their fixed
+    values): equal to its run_id for runs made since 0.2, the id to look it up by for
+    runs made before with, say, 10 ECE bins."""
+    identity = record.get("identity")
+    return stable_hash(normalize_identity(identity)) if isinstance(identity, dict) else None
+
+
+def same_settings(record: dict[str, Any], config: SweepConfig) -> bool:
+    """Whether a run record belongs to `config`'s settings (any alpha and seed)."""
+    identity = record.get("identity")
+    if not isinstance(identity, dict):
+        return record.get("config_hash") == config_hash(config)
+    rest = {k: v for k, v in normalize_identity(identity).items() if k not in ("alpha", "seed")}
+    return stable_hash(rest) == config_hash(config)
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,9 +208,8 @@ class StoredRun:
         return int(self.record["seed"])
 
     def predictions(self) -> dict[str, np.ndarray]:
-        """val_logits, val_labels, test_logits, test_labels (no pickles are ever loaded)."""
-        with np.load(self.path / PREDICTIONS_FILE, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        """val_logits, val_labels, test_logits, test_labels, checked (RunFileError if not)."""
+        return read_predictions(self.path / PREDICTIONS_FILE)
 
     def penultimate(self) -> dict[str, np.ndarray] | None:
         """Penultimate activations of a few test examples (None for older runs)."""
@@ -189,17 +220,84 @@ class StoredRun:
             return {k: f[k] for k in f.files}
 
     def history(self) -> list[dict[str, float]]:
-        path = self.path / HISTORY_FILE
-        if not path.exists():
-            return []
-        with path.open(newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return read_history(self.path / HISTORY_FILE)
 
 
 @dataclass
 class UnreadableRun:
     path: Path
     reason: str
+
+
+class RunFileError(ValueError):
+    """A run's file is missing or not what lsexp wrote; the message is one line."""
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Load a run's predictions.npz and check it is what lsexp writes.
+
+    Never unpickles (`allow_pickle=False`), and turns numpy's messages (which advise
+    loading the file "unsafely") into one line of our own. Logits may be float16 (the
+    compact form committed to a repository) or float32; they come back as float32.
+    """
+    name = path.name
+    if not path.is_file():
+        raise RunFileError(f"{name} is missing")
+    if not zipfile.is_zipfile(path):
+        raise RunFileError(f"{name} is not a .npz archive (replaced or truncated)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        kind = "holds Python objects" if "pickle" in str(e) else "is corrupt"
+        raise RunFileError(f"{name} {kind}; it was not written by lsexp") from None
+    missing = [k for k in PREDICTION_ARRAYS if k not in arrays]
+    if missing:
+        raise RunFileError(f"{name} lacks {', '.join(missing)}")
+    for split in ("val", "test"):
+        logits, labels = arrays[f"{split}_logits"], arrays[f"{split}_labels"]
+        if logits.ndim != 2 or logits.dtype.kind != "f" or labels.ndim != 1:
+            raise RunFileError(f"{name}: {split} arrays have the wrong shape or type")
+        if labels.dtype.kind not in "iu" or len(labels) != len(logits):
+            raise RunFileError(f"{name}: {split} labels do not match the {split} logits")
+        if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+            raise RunFileError(f"{name}: {split} labels out of range for {logits.shape[1]} classes")
+        arrays[f"{split}_logits"] = logits.astype(np.float32, copy=False)
+        arrays[f"{split}_labels"] = labels.astype(np.int64, copy=False)
+    if len(arrays["test_labels"]) == 0:
+        raise RunFileError(f"{name} holds no test predictions")
+    if arrays["val_logits"].shape[1] != arrays["test_logits"].shape[1] and len(
+        arrays["val_labels"]
+    ):
+        raise RunFileError(f"{name}: val and test logits have different class counts")
+    return arrays
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    """A run's history.csv as floats (RunFileError if it is not one)."""
+    if not path.is_file():
+        raise RunFileError(f"{path.name} is missing")
+    try:
+        with path.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except (OSError, ValueError, TypeError, csv.Error, UnicodeDecodeError):
+        raise RunFileError(f"{path.name} is not a history written by lsexp") from None
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run's state in a results folder, and why a finished-looking run is not done."""
+
+    status: str  # done | diverged | failed | pending
+    problem: str | None = None  # set when the run looked finished but cannot be used
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,6 +380,7 @@ class ResultsStore:
         self.root = Path(root)
         self.runs_dir = self.root / RUNS_DIR
         self.report_dir = self.root / REPORT_DIR
+        self._moved: dict[str, Path] | None = None  # run id -> folder named by an older id
 
     # -- folder-wide lock ----------------------------------------------------------------
 
@@ -440,6 +539,52 @@ class ResultsStore:
             return None
         return data if isinstance(data, dict) else None
 
+    def check_can_hold_sweep(self) -> None:
+        """Refuse a folder that is not, and cannot become, this sweep's results folder.
+
+        A sweep writes sweep.yaml, runs/, report/ and .lock into its folder. So the folder
+        must be new, empty, or already an lsexp sweep; a sweep.yaml that lsexp did not
+        write (a user's config, say) is never overwritten, and a folder holding anything
+        else is somebody else's. Raises ResultsError (exit 2) saying what is there.
+        """
+        root = self.root
+        where = "the current folder" if str(root) in ("", ".") else str(root)
+        if root.exists() and not root.is_dir():
+            raise ResultsError(f"{where} is a file, not a folder; choose a folder with --out DIR")
+        if not root.is_dir():
+            return
+        sweep_file = root / SWEEP_FILE
+        if sweep_file.exists() or sweep_file.is_symlink():
+            if not _is_sweep_record(self.read_sweep_file()):
+                raise ResultsError(
+                    f"{sweep_file} was not written by lsexp (a config file?) and a sweep "
+                    f"would overwrite it; write the results elsewhere with --out DIR "
+                    f"(e.g. --out {Path(where) / 'results'})"
+                    if where != "the current folder"
+                    else f"{where} holds a sweep.yaml that lsexp did not write (a config file?) "
+                    "and a sweep would overwrite it; write the results elsewhere with --out DIR"
+                )
+            return
+        try:
+            entries = sorted(root.iterdir())
+        except OSError as e:
+            raise ResultsError(
+                f"cannot read {where} ({e.strerror}); choose another --out DIR"
+            ) from None
+        foreign = [
+            p.name + ("/" if p.is_dir() else "")
+            for p in entries
+            if p.name not in OWN_ENTRIES and not _is_temp_name(p.name)
+        ]
+        if foreign:
+            shown = ", ".join(foreign[:4]) + (
+                f" and {len(foreign) - 4} more" if len(foreign) > 4 else ""
+            )
+            raise ResultsError(
+                f"{where} is not empty and holds no lsexp sweep (it has {shown}); write the "
+                "results to a new or empty folder with --out DIR"
+            )
+
     def check_same_identity(self, config: SweepConfig) -> None:
         """Refuse to mix runs of a different recipe into this folder (alpha/seeds may grow)."""
         previous = self.read_sweep_file()
@@ -450,6 +595,8 @@ class ResultsStore:
         except ConfigError:
             old = None
         diffs = _diff_keys(old.identity(), config.identity()) if old is not None else ["?"]
+        if not diffs:  # differs only in report-only settings (e.g. eval.n_bins)
+            return
         raise ResultsError(
             f"{self.root} holds a sweep with different settings (changed: {', '.join(diffs)}); "
             "use a new --out DIR, or --force-new to add runs of the new settings beside the old"
@@ -478,24 +625,75 @@ class ResultsStore:
     # -- runs ----------------------------------------------------------------------------
 
     def run_path(self, spec: RunSpec) -> Path:
-        return self.runs_dir / spec.dirname
+        """The run's folder: named by its id, or an older folder of the same run made when
+        a report-only setting was still part of the id (see `config.REPORT_ONLY`)."""
+        path = self.runs_dir / spec.dirname
+        if path.exists():
+            return path
+        return self._older_folders().get(spec.run_id, path)
+
+    def _older_folders(self) -> dict[str, Path]:
+        if self._moved is None:
+            self._moved = {}
+            for run_json in self.runs_dir.glob(f"*/{RUN_FILE}"):
+                try:
+                    record = json.loads(run_json.read_text())
+                    run_id = normalized_run_id(record)
+                except (OSError, ValueError, AttributeError, TypeError):
+                    continue
+                if run_id and not run_json.parent.name.endswith(f"_{run_id}"):
+                    self._moved[run_id] = run_json.parent
+        return self._moved
+
+    def _is_record_of(self, record: Any, spec: RunSpec) -> bool:
+        if not isinstance(record, dict):
+            return False
+        return record.get("run_id") == spec.run_id or normalized_run_id(record) == spec.run_id
 
     def read_record(self, spec: RunSpec) -> dict[str, Any] | None:
         try:
             record = json.loads((self.run_path(spec) / RUN_FILE).read_text())
         except (OSError, ValueError):
             return None
-        return record if isinstance(record, dict) and record.get("run_id") == spec.run_id else None
+        return record if self._is_record_of(record, spec) else None
 
     def status_of(self, spec: RunSpec) -> str:
-        """done | diverged | failed | pending (no readable run.json, or done without files)."""
-        record = self.read_record(spec)
-        if record is None:
-            return "pending"
+        """done | diverged | failed | pending (see `inspect`)."""
+        return self.inspect(spec).status
+
+    def inspect(self, spec: RunSpec) -> RunState:
+        """The run's state, checking the files of a done run: one that cannot be read back
+        (a predictions.npz or history.csv replaced or truncated, a digest that no longer
+        matches) is not done, and says why, so the next sweep trains it again."""
+        path = self.run_path(spec)
+        try:
+            raw = (path / RUN_FILE).read_text()
+        except FileNotFoundError:
+            return RunState("pending")
+        except OSError as e:
+            return RunState("pending", f"{RUN_FILE} is unreadable ({e.strerror})")
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return RunState("pending", f"{RUN_FILE} is not valid JSON")
+        if not self._is_record_of(record, spec):
+            return RunState("pending", f"{RUN_FILE} is not this run's record")
         status = record.get("status")
-        if status == "done" and not (self.run_path(spec) / PREDICTIONS_FILE).exists():
-            return "pending"
-        return status if status in ("done", "diverged", "failed") else "pending"
+        if status not in ("done", "diverged", "failed"):
+            return RunState("pending", f"{RUN_FILE} has an unknown status {status!r}")
+        if status != "done":
+            return RunState(status)
+        try:
+            read_predictions(path / PREDICTIONS_FILE)
+            read_history(path / HISTORY_FILE)
+            for name, digest in (record.get("files") or {}).items():
+                if name not in (PREDICTIONS_FILE, HISTORY_FILE, PENULTIMATE_FILE):
+                    continue
+                if not (path / name).is_file() or file_digest(path / name) != digest:
+                    raise RunFileError(f"{name} was changed after the run wrote it")
+        except RunFileError as e:
+            return RunState("pending", str(e))
+        return RunState("done")
 
     def write_run(
         self,
@@ -508,13 +706,19 @@ class ResultsStore:
         """Write a finished run; run.json goes last, so it marks the run complete."""
         path = self.run_path(spec)
         path.mkdir(parents=True, exist_ok=True)
+        digests: dict[str, str] = {}
         for name, arrays in ((PREDICTIONS_FILE, predictions), (PENULTIMATE_FILE, penultimate)):
             if arrays is not None:
                 buf = io.BytesIO()
                 np.savez(buf, **arrays)
-                atomic_write_bytes(path / name, buf.getvalue())
-        atomic_write_text(path / HISTORY_FILE, csv_text(history))
-        write_json(path / RUN_FILE, record)
+                data = buf.getvalue()
+                atomic_write_bytes(path / name, data)
+                digests[name] = hashlib.sha256(data).hexdigest()
+        history_text = csv_text(history)
+        atomic_write_text(path / HISTORY_FILE, history_text)
+        digests[HISTORY_FILE] = hashlib.sha256(history_text.encode("utf-8")).hexdigest()
+        # The digests let the next sweep tell a file lsexp wrote from one replaced later.
+        write_json(path / RUN_FILE, {**record, "files": digests} if predictions else record)
         return path
 
     def scan(self) -> tuple[list[StoredRun], list[UnreadableRun]]:
@@ -538,6 +742,23 @@ class ResultsStore:
                 continue
             runs.append(StoredRun(path, record))
         return runs, bad
+
+
+def _is_sweep_record(data: dict[str, Any] | None) -> bool:
+    """Whether parsed sweep.yaml data is the record `write_sweep_file` writes."""
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("config_hash"), str)
+        and isinstance(data.get("config"), dict)
+        and "lsexp_version" in data
+    )
+
+
+def _is_temp_name(name: str) -> bool:
+    """Files lsexp leaves while it writes (atomic temp files, the writability probe)."""
+    return name.startswith((".probe", ".report-")) or (
+        name.startswith(".") and name.endswith(".tmp")
+    )
 
 
 def find_sweeps(results_root: Path) -> list[Path]:

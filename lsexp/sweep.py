@@ -24,7 +24,7 @@ import torch
 
 from lsexp import __version__
 from lsexp.config import SweepConfig
-from lsexp.data import load_splits, require_dataset
+from lsexp.data import DatasetStatus, check_dataset, load_splits
 from lsexp.engine import (
     EngineSettings,
     Interrupted,
@@ -34,11 +34,13 @@ from lsexp.engine import (
     resolve_device,
     train_run,
 )
+from lsexp.errors import ConfigError
 from lsexp.store import (
     DEFAULT_CLAIM_GRACE,
     FINAL_STATUSES,
     ResultsStore,
     RunSpec,
+    RunState,
     config_hash,
     plan_runs,
 )
@@ -47,6 +49,7 @@ from lsexp.store import (
 class SweepObserver(Protocol):
     """Sweep-level progress events (the CLI renders them)."""
 
+    def warn(self, text: str) -> None: ...
     def sweep_started(self, total: int, pending: list[RunSpec], device: str) -> None: ...
     def data_loading(self, name: str) -> None: ...
     def run_started(self, spec: RunSpec, index: int, n_pending: int) -> RunObserver: ...
@@ -89,6 +92,95 @@ def is_pending(status: str, retry_failed: bool) -> bool:
 
 def pending_runs(store: ResultsStore, plan: list[RunSpec], retry_failed: bool) -> list[RunSpec]:
     return [spec for spec in plan if is_pending(store.status_of(spec), retry_failed)]
+
+
+@dataclass
+class Prepared:
+    """A sweep that passed every check that can be made before training; nothing written."""
+
+    config: SweepConfig
+    out_dir: Path
+    store: ResultsStore
+    plan: list[RunSpec]  # this process's share of the plan (after --shard / run ids)
+    states: dict[str, RunState]  # run id -> state, read once
+    retry_failed: bool
+    dataset: DatasetStatus
+
+    @property
+    def todo(self) -> list[RunSpec]:
+        return [s for s in self.plan if is_pending(self.states[s.run_id].status, self.retry_failed)]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Runs that looked finished but cannot be read back, and so are trained again."""
+        return [
+            f"{s.dirname}: {self.states[s.run_id].problem}; it will be trained again"
+            for s in self.plan
+            if self.states[s.run_id].problem
+        ]
+
+
+def stored_summary(store: ResultsStore, spec: RunSpec) -> dict[str, Any]:
+    """A finished run's test metrics and time as recorded, for the sweep's closing table."""
+    record = store.read_record(spec) or {}
+    summary = dict(record.get("test_metrics") or {})
+    if "wall_seconds" in record:
+        summary["seconds"] = record["wall_seconds"]
+    if record.get("diverged_epoch") is not None:
+        summary["diverged_epoch"] = record["diverged_epoch"]
+    if record.get("error"):
+        summary["error"] = record["error"]
+    return summary
+
+
+def check_fits(config: SweepConfig, train_size: int | None) -> None:
+    """Settings that only the dataset's size can refute (ConfigError, before anything runs)."""
+    if train_size is None:
+        return
+    name, val, batch = config.data.name, config.data.val_size, config.train.batch_size
+    problems = []
+    if val >= train_size:
+        problems.append(
+            f"data.val_size: {val} leaves no training images ({name} has {train_size} in its "
+            f"training split); set data.val_size below {train_size}, e.g. {train_size // 10}"
+        )
+    elif batch > train_size - val:
+        problems.append(
+            f"train.batch_size: {batch} is larger than the {train_size - val} training images "
+            f"left after data.val_size={val}; lower train.batch_size or data.val_size"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def prepare(
+    config: SweepConfig,
+    out_dir: Path | None = None,
+    *,
+    retry_failed: bool = False,
+    force_new: bool = False,
+    shard: tuple[int, int] | None = None,
+    run_ids: set[str] | None = None,
+) -> Prepared:
+    """Every check that can be made before training, shared by the sweep, its dry run,
+    `--workers` and cluster submission: the results folder can hold this sweep, the
+    dataset is complete and fits the settings, the folder holds no runs of other
+    settings (unless `force_new`), and each run's state. Writes nothing."""
+    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
+    store = ResultsStore(out_dir)
+    store.check_can_hold_sweep()
+    dataset = check_dataset(config.data.name, _root(config))
+    dataset.require()
+    check_fits(config, dataset.train_size)
+    if not force_new:
+        store.check_same_identity(config)
+    plan = plan_runs(config)
+    if shard is not None:
+        plan = select_shard(plan, *shard)
+    if run_ids is not None:
+        plan = [s for s in plan if s.run_id in run_ids]
+    states = {spec.run_id: store.inspect(spec) for spec in plan}
+    return Prepared(config, out_dir, store, plan, states, retry_failed, dataset)
 
 
 def _git_commit() -> str | None:
@@ -187,16 +279,10 @@ def run_sweep(
     with `run_ids`, as the Slurm array tasks are) relies on the claims alone and trains
     only its share: the runs whose position in the plan is congruent to i mod n.
     """
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
     torch_device = resolve_device(device or config.device)
-    plan = plan_runs(config)
-    if shard is not None:
-        plan = select_shard(plan, *shard)
-    if run_ids is not None:
-        plan = [s for s in plan if s.run_id in run_ids]
-    # Check the data before touching the results folder: a missing dataset creates nothing.
-    require_dataset(config.data.name, _root(config))
-    store = ResultsStore(out_dir)
+    prep = prepare(config, out_dir, retry_failed=retry_failed, force_new=force_new,
+                   shard=shard, run_ids=run_ids)  # fmt: skip
+    out_dir, store, plan = prep.out_dir, prep.store, prep.plan
     worker = shard is not None or run_ids is not None
     if worker:
         store.ensure_writable()
@@ -205,21 +291,29 @@ def run_sweep(
         lock = store.lock()
     with lock as set_running:
         if not force_new:
-            store.check_same_identity(config)
+            store.check_same_identity(config)  # again: another sweep may have written it
         store.remove_stale_temp_files(claim_grace)
-        store.write_sweep_file(config)
-        states = {spec.run_id: store.status_of(spec) for spec in plan}  # one read per run
-        todo = [spec for spec in plan if is_pending(states[spec.run_id], retry_failed)]
+        todo = prep.todo
         outcomes = [
-            RunOutcome(spec, f"skipped-{states[spec.run_id]}", {})
+            RunOutcome(
+                spec, f"skipped-{prep.states[spec.run_id].status}", stored_summary(store, spec)
+            )  # fmt: skip
             for spec in plan
-            if not is_pending(states[spec.run_id], retry_failed)
+            if spec not in todo
         ]
         if observer:
+            for warning in prep.warnings:
+                observer.warn(warning)
             observer.sweep_started(len(plan), todo, str(torch_device))
+        splits = None
+        if todo:  # load before sweep.yaml is written: unreadable data leaves no trace
+            if observer:
+                observer.data_loading(config.data.name)
+            splits = load_splits(config.data.name, _root(config), config.data.val_size,
+                                 config.data.split_seed, device=torch_device)  # fmt: skip
+        store.write_sweep_file(config)
         if not todo:
             return SweepResult(out_dir, outcomes, str(torch_device))
-        splits = None
         prov = provenance(torch_device)
         settings = engine_settings(torch_device, config.model.name, compile)
         for i, spec in enumerate(todo):
@@ -232,16 +326,6 @@ def run_sweep(
                 if state in FINAL_STATUSES:  # finished by another worker meanwhile
                     outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
                     continue
-                if splits is None:
-                    if observer:
-                        observer.data_loading(config.data.name)
-                    splits = load_splits(
-                        config.data.name,
-                        _root(config),
-                        config.data.val_size,
-                        config.data.split_seed,
-                        device=torch_device,
-                    )
                 set_running(spec.run_id)
                 outcome = _train_and_save(
                     store, spec, config, splits, torch_device, prov, observer, i, len(todo),
@@ -272,16 +356,9 @@ def _train_and_save(
     run_observer = observer.run_started(spec, index, n_todo) if observer else None
     started = time.time()
     try:
-        result = train_run(
-            config,
-            spec.alpha,
-            spec.seed,
-            splits,
-            torch_device,
-            observer=run_observer,
-            should_stop=should_stop,
-            settings=settings,
-        )
+        result = train_run(config, spec.alpha, spec.seed, splits, torch_device,
+                           observer=run_observer, should_stop=should_stop, settings=settings,
+                           objective=spec.objective)  # fmt: skip
     except (Interrupted, KeyboardInterrupt):
         raise
     except Exception as e:  # one bad run must not lose the sweep

@@ -17,6 +17,7 @@ worker (a second Ctrl-C kills them) and exits with the most serious worker exit 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 from lsexp.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_RUN_FAILED, EXIT_USAGE
 
 WORKERS_ENV = "LSEXP_WORKERS"  # tells a worker how many share the machine (provenance)
+PARENT_ENV = "LSEXP_WORKERS_PARENT"  # the parent's pid: a worker stops when it is gone
 
 # A worker's exit code, most serious first: what the parent exits with.
 _SEVERITY = (EXIT_INTERRUPTED, EXIT_USAGE, EXIT_LOCKED, EXIT_RUN_FAILED)
@@ -77,7 +79,8 @@ def run_workers(
     """Start `n_workers` copies of `cmd`, relay their output, return their exit codes."""
     threads = threads_per_worker(n_workers, total_threads)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           WORKERS_ENV: str(n_workers), "PYTHONUNBUFFERED": "1"}  # fmt: skip
+           WORKERS_ENV: str(n_workers), PARENT_ENV: str(os.getpid()),
+           "PYTHONUNBUFFERED": "1"}  # fmt: skip
     procs: list[subprocess.Popen] = []
     stops = 0
 
@@ -97,7 +100,8 @@ def run_workers(
             # Own session: a terminal's Ctrl-C reaches the parent only, which forwards it
             # once per worker (two SIGINTs would force a worker out mid-batch).
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                                 text=True, bufsize=1, start_new_session=True)  # fmt: skip
+                                 text=True, bufsize=1, start_new_session=True,
+                                 preexec_fn=_stop_with_parent)  # fmt: skip
             procs.append(p)
             relay = threading.Thread(target=_relay, args=(p, f"[w{i}] ", emit), daemon=True)
             relay.start()
@@ -114,6 +118,17 @@ def run_workers(
     if stops and EXIT_INTERRUPTED not in codes:
         codes.append(EXIT_INTERRUPTED)  # stopped on request, even if a worker had just ended
     return codes
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM (a stop request) when the parent
+    dies. Elsewhere the worker's own check of its parent pid does the same, a batch later."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _relay(proc: subprocess.Popen, prefix: str, emit: Callable[[str], None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 
@@ -10,9 +11,12 @@ import pytest
 import torch
 
 from lsexp import engine
+from lsexp.augment import random_crop_flip
 from lsexp.config import validate
 from lsexp.data import load_splits
-from lsexp.engine import lr_lambda, random_crop_flip, train_run
+from lsexp.engine import train_run
+from lsexp.objectives import OBJECTIVES
+from lsexp.recipes import lr_lambda
 from tests.conftest import tiny_config_dict
 
 CPU = torch.device("cpu")
@@ -47,7 +51,7 @@ def test_runs_are_paired_by_seed_across_alpha(splits, monkeypatch):
     """Same seed -> same initial weights and the same batches, whatever alpha is."""
     seen: dict[float, dict] = {}
     real_build = engine.build_model
-    real_loss = engine.smoothed_cross_entropy
+    real_loss = OBJECTIVES["label_smoothing"].loss
 
     def spy_build(*args, **kwargs):
         model = real_build(*args, **kwargs)
@@ -59,11 +63,13 @@ def test_runs_are_paired_by_seed_across_alpha(splits, monkeypatch):
         return real_loss(logits, y, alpha)
 
     monkeypatch.setattr(engine, "build_model", spy_build)
-    monkeypatch.setattr(engine, "smoothed_cross_entropy", spy_loss)
+    # A new objective is one registry entry: the engine trains it by name.
+    spy = dataclasses.replace(OBJECTIVES["label_smoothing"], name="spy", loss=spy_loss)
+    monkeypatch.setitem(OBJECTIVES, "spy", spy)
     config = _config(train={"augment": True})
     for current in (0.0, 0.3):
         seen[current] = {"targets": []}
-        train_run(config, current, 7, splits, CPU)
+        train_run(config, current, 7, splits, CPU, objective="spy")
     init0, init3 = seen[0.0]["init"], seen[0.3]["init"]
     assert all(torch.equal(init0[k], init3[k]) for k in init0)
     t0, t3 = seen[0.0]["targets"], seen[0.3]["targets"]
@@ -93,7 +99,7 @@ def test_learns_something(splits):
 
 
 def test_nan_loss_is_recorded_as_diverged(splits, monkeypatch):
-    real_loss = engine.smoothed_cross_entropy
+    real_loss = OBJECTIVES["label_smoothing"].loss
     calls = {"n": 0}
 
     def poisoned(logits, y, alpha):
@@ -101,8 +107,9 @@ def test_nan_loss_is_recorded_as_diverged(splits, monkeypatch):
         loss = real_loss(logits, y, alpha)
         return loss * math.nan if calls["n"] > 20 else loss  # epoch 2 (17 steps/epoch)
 
-    monkeypatch.setattr(engine, "smoothed_cross_entropy", poisoned)
-    result = train_run(_config(train={"epochs": 3}), 0.1, 0, splits, CPU)
+    monkeypatch.setitem(OBJECTIVES, "poisoned",
+                        dataclasses.replace(OBJECTIVES["label_smoothing"], loss=poisoned))  # fmt: skip
+    result = train_run(_config(train={"epochs": 3}), 0.1, 0, splits, CPU, objective="poisoned")
     assert result.status == "diverged"
     assert result.diverged_epoch == 2
     assert result.predictions is None
