@@ -36,6 +36,7 @@ __all__ = [
     "debiased_ece",
     "ece",
     "ece_bootstrap_interval",
+    "equal_mass_bin_index",
     "log_softmax",
     "logit_gap",
     "mce",
@@ -284,6 +285,35 @@ def _equal_width_bins(values: FloatArray, outcomes: FloatArray, n_bins: int) -> 
     )
 
 
+def equal_mass_bin_index(values: FloatArray, n_bins: int) -> IntArray:
+    """Equal-mass bin (0, 1, ...) of each value; tied values always share a bin.
+
+    The single home of the equal-mass convention, used by ``adaptive_ece`` and
+    ``debiased_l2_ce``. Sort the values and cut them into G = min(M, N) consecutive groups
+    with ``np.array_split`` (sizes differ by at most one). A cut that falls inside a run of
+    equal values moves up to the end of the run, so the whole run joins the lower bin; cuts
+    that then coincide, or reach the end, are dropped (fewer, larger bins). Bin g holds the
+    values from the first value of group g up to, not including, the first value of group
+    g + 1. Every bin is non-empty and the result does not depend on the order of the values.
+
+    This is Kumar et al.'s ``get_equal_bins`` (p-lambda/verified_calibration: boundaries at
+    the midpoints between groups, a value on a boundary to the lower bin) stated without
+    midpoints, which can round onto the upper value when two values are adjacent floats.
+
+    >>> equal_mass_bin_index(np.array([0.6, 0.7, 0.6, 0.8, 0.7, 0.7]), 3).tolist()
+    [0, 1, 0, 2, 1, 1]
+    """
+    ordered = np.sort(values)
+    n = ordered.shape[0]
+    groups = min(n_bins, n)
+    base, extra = divmod(n, groups)  # np.array_split: the first `extra` groups get one more
+    sizes = base + (np.arange(groups) < extra)
+    cuts = np.cumsum(sizes)[:-1]  # first sorted index of groups 1 .. G-1
+    cuts = np.searchsorted(ordered, ordered[cuts - 1], side="right")  # past any tie run
+    lows = ordered[np.unique(cuts[cuts < n])]  # first value of each bin after the first
+    return np.searchsorted(lows, values, side="right")
+
+
 def _top_label(p: FloatArray, y: IntArray) -> tuple[FloatArray, FloatArray]:
     """(confidence, correct) per sample: max prob and 1.0 where argmax == label."""
     return p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
@@ -330,21 +360,23 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float
     Nixon, Dusenberry, Zhang, Jerfel & Tran, "Measuring Calibration in Deep Learning",
     CVPR Workshops 2019, propose adaptive bin ranges so that each bin holds the same number
     of samples. This is the top-label form (as AdaECE in Mukhoti et al. 2020); Nixon et al.'s
-    ACE also averages over classes. Samples are sorted by confidence and cut into
-    G = min(M, N) consecutive groups with ``np.array_split`` (sizes differ by at most one);
-    aECE = sum_g (n_g / N) |acc_g - conf_g|. Ties in confidence are ordered by correctness,
-    so the result does not depend on the order of the samples. In [0, 1].
+    ACE also averages over classes. aECE = sum_g (n_g / N) |acc_g - conf_g| over the bins of
+    ``equal_mass_bin_index``: the sorted confidences are cut into G = min(M, N) groups with
+    ``np.array_split`` (sizes differ by at most one), except that tied confidences are never
+    split: a cut inside a run of equal confidences moves up to the end of the run. So 100
+    predictions at confidence 0.9, 70 % of them right, form one bin and score 0.2 at any M,
+    and the result does not depend on the order of the samples. In [0, 1].
+
+    >>> round(adaptive_ece([[0.9, 0.1]] * 100, [0] * 70 + [1] * 30), 12)
+    0.2
     """
     p, y = _probs_labels(probs, labels)
     n_bins = _check_n_bins(n_bins)
     conf, correct = _top_label(p, y)
-    order = np.lexsort((correct, conf))
-    n = conf.shape[0]
-    sizes = np.array([len(g) for g in np.array_split(np.arange(n), min(n_bins, n))])
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    gap_sums = np.add.reduceat(correct[order], starts) - np.add.reduceat(conf[order], starts)
+    idx = equal_mass_bin_index(conf, n_bins)
+    gap_sums = np.bincount(idx, weights=correct) - np.bincount(idx, weights=conf)
     # (n_g / N) |acc_g - conf_g| = |sum_g correct - sum_g conf| / N
-    return float(np.sum(np.abs(gap_sums)) / n)
+    return float(np.sum(np.abs(gap_sums)) / conf.shape[0])
 
 
 def classwise_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
@@ -448,30 +480,13 @@ def all_metrics(logits: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> dict[
 # ---------------------------------------------------------------------------------------
 
 
-def _equal_mass_bin_index(values: FloatArray, n_bins: int) -> IntArray:
-    """Bin index of each value under Kumar et al.'s equal-mass binning (``get_equal_bins``).
-
-    Sort the values and cut them into G = min(M, N) groups with ``np.array_split``; the
-    upper bin boundaries are the midpoints between the last value of a group and the first of
-    the next, deduplicated, plus 1.0. A value on a boundary goes to the lower bin (as
-    ``np.searchsorted(..., side='left')`` in p-lambda/verified_calibration), so equal values
-    always share a bin and the result does not depend on the order of the samples.
-    """
-    ordered = np.sort(values)
-    n = ordered.shape[0]
-    sizes = np.array([len(g) for g in np.array_split(np.arange(n), min(n_bins, n))])
-    starts = np.cumsum(sizes)[:-1]  # first index of groups 1 .. G-1
-    upper = np.unique(np.append((ordered[starts - 1] + ordered[starts]) / 2.0, 1.0))
-    return np.searchsorted(upper, values, side="left")
-
-
 def _debiased_squared_ce(conf: FloatArray, correct: FloatArray, n_bins: int) -> float:
     """Kumar et al.'s debiased estimate of the squared l2 calibration error; may be < 0.
 
     sum_b (n_b / N) [(conf_b - acc_b)^2 - acc_b (1 - acc_b) / (n_b - 1)] over equal-mass bins
     with n_b >= 2; bins with fewer than 2 samples contribute 0 (as ``unbiased_square_ce``).
     """
-    idx = _equal_mass_bin_index(conf, n_bins)
+    idx = equal_mass_bin_index(conf, n_bins)
     counts = np.bincount(idx)
     sum_conf = np.bincount(idx, weights=conf)
     sum_correct = np.bincount(idx, weights=correct)
