@@ -34,6 +34,7 @@ __all__ = [
     "brier",
     "classwise_ece",
     "debiased_ece",
+    "debiased_l2_ce",
     "ece",
     "ece_bootstrap_interval",
     "equal_mass_bin_index",
@@ -498,36 +499,47 @@ def _debiased_squared_ce(conf: FloatArray, correct: FloatArray, n_bins: int) -> 
     return float(np.sum(n_b / conf.shape[0] * per_bin))
 
 
-def debiased_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
-    """Debiased top-label l2 calibration error (Kumar, Liang & Ma 2019), equal-mass bins.
+def debiased_l2_ce(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
+    """Debiased top-label l2 (RMS) calibration error (Kumar, Liang & Ma 2019), equal-mass bins.
+
+    The quantity estimated is the l2 calibration error of the top label,
+
+        CE_2 = sqrt( E[ (P(correct | conf) - conf)^2 ] ),
+
+    the root-mean-square gap between accuracy and confidence, not the l1 gap E|...| that
+    ECE (``ece``, ``adaptive_ece``) estimates. By Jensen's inequality CE_2 >= CE_1, so this
+    number is typically larger than an ECE of the same predictions: compare it with other l2
+    errors, not with ECE.
 
     Kumar, Liang & Ma, "Verified Uncertainty Calibration", NeurIPS 2019, section 5, and
     p-lambda/verified_calibration ``get_calibration_error(probs, labels, p=2, debias=True,
     mode='top-label')`` (its ``lower_bound_scaling_ce`` path with ``get_equal_bins``):
 
-        CE^2 = sum_b (n_b / N) [(conf_b - acc_b)^2 - acc_b (1 - acc_b) / (n_b - 1)]
-        debiased_ece = sqrt(max(CE^2, 0))
+        CE_2^2 = sum_b (n_b / N) [(conf_b - acc_b)^2 - acc_b (1 - acc_b) / (n_b - 1)]
+        debiased_l2_ce = sqrt(max(CE_2^2, 0))
 
     over the bins b with n_b >= 2 samples (other bins contribute 0), where conf_b is the mean
     max-probability and acc_b the accuracy in bin b. The plug-in sum_b (n_b/N)(conf_b -
     acc_b)^2 is biased upwards by about the sampling variance of acc_b; subtracting its
     unbiased estimate acc_b (1 - acc_b) / (n_b - 1) removes that bias, so a calibrated model
-    scores near 0 instead of ~sqrt(M / 4N). Bins are equal-mass: the sorted confidences are cut
-    into min(M, N) groups (``np.array_split``), with bin boundaries at the midpoints between
-    groups (deduplicated) and 1.0; a value on a boundary goes to the lower bin.
+    scores near 0 instead of ~sqrt(M / 4N). Bins are equal-mass (``equal_mass_bin_index``:
+    min(M, N) groups of the sorted confidences, tied confidences kept in one bin).
 
-    This is an l2 error, not the l1 ECE of ``ece``: for confidence 0.9 at accuracy 0.7 both
-    are about 0.2, but in general they differ. Unlike ``get_calibration_error``, this does not
-    switch to one bin per distinct value when the confidences take few distinct values.
+    Unlike ``get_calibration_error``, this does not switch to one bin per distinct value when
+    the confidences take few distinct values.
 
     >>> probs = [[0.9, 0.1]] * 10
-    >>> round(debiased_ece(probs, [0] * 7 + [1] * 3), 6)  # sqrt(0.2^2 - 0.7 * 0.3 / 9)
+    >>> round(debiased_l2_ce(probs, [0] * 7 + [1] * 3), 6)  # sqrt(0.2^2 - 0.7 * 0.3 / 9)
     0.129099
     """
     p, y = _probs_labels(probs, labels)
     n_bins = _check_n_bins(n_bins)
     conf, correct = _top_label(p, y)
     return float(np.sqrt(max(_debiased_squared_ce(conf, correct, n_bins), 0.0)))
+
+
+debiased_ece = debiased_l2_ce
+"""Former name of ``debiased_l2_ce`` (kept so old code runs): an l2 error, not an ECE."""
 
 
 def _equal_width_bin_index(values: FloatArray, n_bins: int) -> IntArray:
