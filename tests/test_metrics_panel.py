@@ -2,7 +2,8 @@
 
 Smooth ECE is checked against a direct float64 evaluation of the paper's integral (Błasiok &
 Nakkiran 2023: reflected Gaussian kernel, no grid, no FFT), against the authors' ``relplot``
-package, and against closed forms.
+package, and against closed forms; the noise floor against exact binomial expectations
+(scipy.stats.binom).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import math
 import numpy as np
 import pytest
 import relplot
+from scipy.stats import binom
 
 from lsexp.metrics import (
     PANEL_BINS,
     adaptive_ece,
+    calibration_noise_floor,
     calibration_panel,
     calibration_panel_labels,
     classwise_ece,
     debiased_l2_ce,
     ece,
+    ece_noise_floor,
     smooth_ece,
     smooth_ece_bandwidth,
     softmax,
@@ -180,3 +184,87 @@ def test_panel_keys_labels_and_values() -> None:
     assert panel["debiased_l2_ce"] == debiased_l2_ce(probs, labels, 12)
     assert "12 equal-mass bins" in names["debiased_l2_ce"] and "l2" in names["debiased_l2_ce"]
     assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in panel.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Noise floor: exact binomial expectations
+# ---------------------------------------------------------------------------------------
+
+
+def _abs_binomial_moments(n: int, c: float) -> tuple[float, float]:
+    """E and E^2 of |S - n c| for S ~ Binomial(n, c), from the pmf."""
+    s = np.arange(n + 1)
+    pmf = binom.pmf(s, n, c)
+    dev = np.abs(s - n * c)
+    return float(np.sum(pmf * dev)), float(np.sum(pmf * dev**2))
+
+
+def test_noise_floor_of_one_confidence_is_the_binomial_mean_absolute_deviation() -> None:
+    # All 60 confidences 0.85, one bin: ECE_r = |S/60 - 0.85| with S ~ Binomial(60, 0.85).
+    probs = np.tile([0.85, 0.15], (60, 1))
+    m1, m2 = _abs_binomial_moments(60, 0.85)
+    mean, sd = m1 / 60, math.sqrt(m2 - m1 * m1) / 60
+    for binning in ("width", "mass"):
+        floor = ece_noise_floor(probs, n_draws=20000, seed=1, binning=binning)
+        assert floor.mean == pytest.approx(mean, abs=4 * sd / math.sqrt(20000))
+        assert floor.std == pytest.approx(sd, rel=0.05)
+        assert (floor.n_draws, floor.seed) == (20000, 1)
+
+
+def test_noise_floor_of_two_bins_adds_independent_binomials() -> None:
+    # 30 at 0.62 and 70 at 0.95, in different equal-width bins (15 bins) and equal-mass bins.
+    conf = np.array([0.62] * 30 + [0.95] * 70)
+    probs = np.stack([conf, 1 - conf], axis=1)
+    (a1, a2), (b1, b2) = _abs_binomial_moments(30, 0.62), _abs_binomial_moments(70, 0.95)
+    mean = (a1 + b1) / 100
+    sd = math.sqrt(a2 - a1 * a1 + b2 - b1 * b1) / 100
+    for binning in ("width", "mass"):
+        floor = ece_noise_floor(probs, n_bins=15, n_draws=20000, binning=binning)
+        assert floor.mean == pytest.approx(mean, abs=4 * sd / math.sqrt(20000))
+
+
+def test_classwise_noise_floor_of_a_binary_constant_model() -> None:
+    # K = 2, p = (0.7, 0.3) everywhere: both classes' binned errors are |S/n - 0.7|, so
+    # classwise = top-label = the binomial mean absolute deviation.
+    probs = np.tile([0.7, 0.3], (40, 1))
+    m1, m2 = _abs_binomial_moments(40, 0.7)
+    mean, sd = m1 / 40, math.sqrt(m2 - m1 * m1) / 40
+    floors = calibration_noise_floor(probs, n_draws=20000, seed=3)
+    for key in ("classwise_ece", "ece_width_15", "ece_mass_10"):
+        assert floors[key].mean == pytest.approx(mean, abs=4 * sd / math.sqrt(20000))
+
+
+def test_panel_floor_agrees_with_ece_noise_floor_and_with_simulation() -> None:
+    probs, _ = _calibrated(5, 1500)
+    floors = calibration_noise_floor(probs, n_draws=400, seed=0)
+    assert set(floors) == set(calibration_panel_labels()) - {"smooth_ece", "debiased_l2_ce"}
+    single = ece_noise_floor(probs, n_draws=400, seed=7)
+    se = math.hypot(floors["ece_width_15"].std, single.std) / math.sqrt(400)
+    assert floors["ece_width_15"].mean == pytest.approx(single.mean, abs=4 * se)
+    # The same floor by brute force: ECE of the probabilities against sampled labels.
+    rng = np.random.default_rng(11)
+    cdf = np.cumsum(probs, axis=1)
+    brute = [
+        ece(probs, np.minimum((cdf < rng.random((1500, 1))).sum(axis=1), 9)) for _ in range(400)
+    ]
+    se = math.hypot(np.std(brute), single.std) / math.sqrt(400)
+    assert single.mean == pytest.approx(np.mean(brute), abs=4 * se)
+    assert 0.01 < single.mean < 0.04  # the 1-2.5 % the issue quotes for N = 2,000, roughly
+
+
+def test_noise_floor_is_reproducible_by_seed() -> None:
+    probs, _ = _calibrated(6, 500)
+    assert ece_noise_floor(probs, seed=4) == ece_noise_floor(probs, seed=4)
+    assert ece_noise_floor(probs, seed=4).mean != ece_noise_floor(probs, seed=5).mean
+    a, b = calibration_noise_floor(probs, seed=4), calibration_noise_floor(probs, seed=4)
+    assert a == b
+
+
+def test_noise_floor_validation() -> None:
+    probs = np.tile([0.7, 0.3], (5, 1))
+    with pytest.raises(ValueError, match="n_draws"):
+        ece_noise_floor(probs, n_draws=1)
+    with pytest.raises(ValueError, match="binning"):
+        ece_noise_floor(probs, binning="quantile")
+    with pytest.raises(ValueError, match="expected probs"):
+        calibration_noise_floor(np.array([[1.5, -0.5]]))
