@@ -8,8 +8,8 @@ Tests. A claim about label smoothing compares two settings (two α values, or on
 best one), paired: the same seed means the same initialisation and data order, and every
 run is scored on the same test examples. The comparison is summarised by a ``Difference``
 (the estimate of the paired difference d and its sampling distribution: a Student-t over
-per-seed differences, or bootstrap replicates from ``lsexp.bootstrap``), and a test turns it
-into a ``Decision`` whose verdict is one of
+per-seed differences, bootstrap replicates from ``lsexp.bootstrap``, or both combined), and
+a test turns it into a ``Decision`` whose verdict is one of
 
     supported / refuted / inconclusive
 
@@ -55,6 +55,7 @@ __all__ = [
     "Difference",
     "Summary",
     "bootstrap_difference",
+    "combined_difference",
     "equivalence_test",
     "holm",
     "holm_adjust",
@@ -93,7 +94,7 @@ LEVEL = 1.0 - 2.0 * ALPHA
 
 def t_quantile(q: float, df: float) -> float:
     """The q-quantile of Student's t with ``df`` degrees of freedom (``scipy.stats.t.ppf``)."""
-    if not df >= 1:
+    if not df >= 1:  # inf is allowed: the normal quantile
         raise ValueError(f"expected df >= 1, got {df}")
     if not 0.0 < q < 1.0:
         raise ValueError(f"expected q in (0, 1), got {q}")
@@ -153,11 +154,12 @@ def summarize(values: list[float] | np.ndarray, method: str = "t") -> Summary:
 class Difference:
     """A paired difference d = (setting A) - (setting B): its estimate and how it varies.
 
-    Build it with ``paired_t`` (Student-t over per-seed differences) or
-    ``bootstrap_difference`` (replicates of the difference from a paired bootstrap). It
-    answers three questions, each with the method's own formula: the two-sided interval at
-    a level, and the one-sided p-values ``p_greater(c)`` (null d <= c against d > c) and
-    ``p_less(c)`` (null d >= c against d < c).
+    Build it with ``paired_t`` (Student-t over per-seed differences), ``bootstrap_difference``
+    (replicates of the difference from a paired bootstrap) or ``combined_difference`` (the
+    spread over seeds plus test-set sampling, Welch-Satterthwaite). It answers three
+    questions, each with the method's own formula: the two-sided interval at a level, and
+    the one-sided p-values ``p_greater(c)`` (null d <= c against d > c) and ``p_less(c)``
+    (null d >= c against d < c).
     """
 
     estimate: float
@@ -165,32 +167,40 @@ class Difference:
     n: int
     """Number of paired seeds."""
     method: str
-    """"t" or "bootstrap"."""
+    """"t", "bootstrap" or "t+bootstrap"."""
     values: FloatArray = field(repr=False)
-    """"t": the (n,) per-seed differences; "bootstrap": the (B,) bootstrap replicates."""
+    """"t", "t+bootstrap": the (n,) per-seed differences; "bootstrap": the (B,) replicates."""
+    se: float = math.nan
+    """"t", "t+bootstrap": the standard error of the estimate."""
+    df: float = math.nan
+    """"t", "t+bootstrap": degrees of freedom of its Student-t reference (may be inf)."""
 
     @property
     def testable(self) -> bool:
         """False where no interval exists: fewer than 2 seeds (t) or no replicates."""
-        return self.n >= 2 if self.method == "t" else self.values.size >= 1
+        if self.method == "bootstrap":
+            return self.values.size >= 1
+        return self.n >= 2 and math.isfinite(self.se)
 
     def interval(self, level: float = LEVEL) -> tuple[float, float]:
-        """Two-sided interval: mean ± t((1+level)/2, n-1)·s/√n, or the bootstrap percentiles
-        (1-level)/2 and (1+level)/2 of the replicates (Efron & Tibshirani 1993, ch. 13)."""
+        """Two-sided interval: estimate ± t((1+level)/2, df)·se, or the bootstrap
+        percentiles (1-level)/2 and (1+level)/2 of the replicates (Efron & Tibshirani 1993,
+        ch. 13)."""
         _check_level(level)
         if not self.testable:
             return math.nan, math.nan
         if self.method == "bootstrap":
             lo, hi = np.quantile(self.values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
             return float(lo), float(hi)
-        half = t_quantile((1.0 + level) / 2.0, self.n - 1) * self._se()
+        half = t_quantile((1.0 + level) / 2.0, self.df) * self.se
         return self.estimate - half, self.estimate + half
 
     def p_greater(self, c: float = 0.0) -> float:
         """One-sided p-value of the null d <= c against d > c (NaN where not testable).
 
-        t: the one-sample t-test, p = P(T_{n-1} >= (mean - c) / (s / √n)); where every
-        per-seed difference is the same the t statistic is ±inf and p is 0 or 1 (the limit).
+        t: the one-sample t-test, p = P(T_df >= (estimate - c) / se) (df = n - 1 for "t");
+        where se is 0 (every per-seed difference the same) the statistic is ±inf and p is 0
+        or 1 (the limit).
         bootstrap: (1 + #{d* <= c}) / (B + 1), the share of replicates on the null's side
         (Davison & Hinkley, "Bootstrap Methods and their Application", 1997, ch. 4), which
         rejects at level a about when the percentile interval at level 1 - 2a excludes c.
@@ -201,9 +211,6 @@ class Difference:
         """One-sided p-value of the null d >= c against d < c; see ``p_greater``."""
         return self._p(c, greater=False)
 
-    def _se(self) -> float:
-        return float(np.std(self.values, ddof=1)) / math.sqrt(self.n)
-
     def _p(self, c: float, greater: bool) -> float:
         if not self.testable:
             return math.nan
@@ -212,21 +219,59 @@ class Difference:
             d = self.values
             hits = np.count_nonzero(d <= c) if greater else np.count_nonzero(d >= c)
             return (1.0 + hits) / (d.size + 1.0)
-        if self._se() == 0.0:  # identical per-seed differences: the t statistic is ±inf
+        if self.se == 0.0:  # identical per-seed differences: the t statistic is ±inf
             if self.estimate == c:
                 return 1.0
             return 0.0 if (self.estimate > c) == greater else 1.0
-        t = (self.estimate - c) / self._se()
+        t = (self.estimate - c) / self.se
         # The one-sample t-test (scipy.stats.ttest_1samp's statistic), tail taken directly.
-        return float(sps.t.sf(t, self.n - 1) if greater else sps.t.cdf(t, self.n - 1))
+        return float(sps.t.sf(t, self.df) if greater else sps.t.cdf(t, self.df))
 
 
 def paired_t(differences: ArrayLike) -> Difference:
-    """``Difference`` from per-seed paired differences (A - B per seed; NaNs dropped)."""
+    """``Difference`` from per-seed paired differences (A - B per seed; NaNs dropped):
+    se = s / √n with the sample std s, df = n - 1."""
     d = np.asarray(differences, dtype=np.float64).ravel()
     d = d[np.isfinite(d)]
     estimate = float(d.mean()) if d.size else math.nan
-    return Difference(estimate, int(d.size), "t", d)
+    se = float(np.std(d, ddof=1)) / math.sqrt(d.size) if d.size >= 2 else math.nan
+    return Difference(estimate, int(d.size), "t", d, se=se, df=float(d.size - 1))
+
+
+def combined_difference(differences: ArrayLike, example_replicates: ArrayLike) -> Difference:
+    """Seed-to-seed spread and test-set sampling in one t reference (Welch-Satterthwaite).
+
+    ``differences``: the (S,) per-seed differences on the whole test set; their t-interval
+    sees how much the difference moves from seed to seed, with S - 1 degrees of freedom, but
+    not the sampling of the test set that every seed shares. ``example_replicates``: the (B,)
+    replicates of the seed-mean difference under resampling of the test examples only (all
+    seeds kept: ``hierarchical_bootstrap(..., resample_seeds=False)``), which sees exactly
+    that. The variances add:
+
+        se^2 = s^2 / S + Var(example_replicates)
+        df   = (S - 1) se^4 / (s^2 / S)^2        (Satterthwaite 1946; inf if s = 0)
+
+    Satterthwaite, "An approximate distribution of estimates of variance components",
+    Biometrics Bulletin 2(6), 1946; the replicate variance counts as known (df -> inf).
+    The part of the test-set noise that differs from seed to seed is in both terms, so
+    the interval errs wide. With 3 seeds this is the interval that keeps its coverage both
+    where seeds dominate (the bootstrap over 3 seeds is then too narrow) and where the shared
+    test set dominates (the t-interval over seeds is then too narrow): see
+    tests/test_bootstrap.py.
+    """
+    d = np.asarray(differences, dtype=np.float64).ravel()
+    d = d[np.isfinite(d)]
+    r = np.asarray(example_replicates, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(r)):
+        raise ValueError("expected finite bootstrap replicates")
+    estimate = float(d.mean()) if d.size else math.nan
+    if d.size < 2 or r.size < 2:
+        return Difference(estimate, int(d.size), "t+bootstrap", d)
+    v_seed = float(np.var(d, ddof=1)) / d.size
+    v_test = float(np.var(r, ddof=1))
+    total = v_seed + v_test
+    df = math.inf if v_seed == 0.0 else (d.size - 1) * total * total / (v_seed * v_seed)
+    return Difference(estimate, int(d.size), "t+bootstrap", d, se=math.sqrt(total), df=df)
 
 
 def bootstrap_difference(estimate: float, replicates: ArrayLike, n: int) -> Difference:
@@ -267,7 +312,7 @@ class Decision:
     margin: float
     n: int
     method: str
-    """How the interval and p-values were computed: "t" or "bootstrap"."""
+    """How the interval and p-values were computed: "t", "bootstrap" or "t+bootstrap"."""
     alpha: float
     p_support: float
     p_refute: float

@@ -18,6 +18,7 @@ from lsexp.stats import (
     REFUTED,
     SUPPORTED,
     bootstrap_difference,
+    combined_difference,
     equivalence_test,
     holm,
     holm_adjust,
@@ -119,6 +120,26 @@ def test_identical_differences_take_the_limit_of_the_t_test() -> None:
     assert (d.p_greater(0.0), d.p_less(0.0)) == (0.0, 1.0)
     assert (d.p_greater(0.01), d.p_less(0.01)) == (1.0, 0.0)
     assert d.p_greater(0.005) == d.p_less(0.005) == 1.0
+
+
+def test_combined_difference_by_hand() -> None:
+    diffs, reps = [0.010, 0.014, 0.018], np.array([0.011, 0.015, 0.013, 0.017, 0.009])
+    v_seed, v_test = 0.004**2 / 3, float(np.var(reps, ddof=1))  # s = 0.004 exactly
+    d = combined_difference(diffs, reps)
+    assert (d.method, d.n, d.estimate) == ("t+bootstrap", 3, pytest.approx(0.014))
+    assert d.se == pytest.approx(math.sqrt(v_seed + v_test), rel=1e-12)
+    assert d.df == pytest.approx(2 * (v_seed + v_test) ** 2 / v_seed**2, rel=1e-12)
+    lo, hi = d.interval(0.95)
+    half = t_quantile(0.975, d.df) * d.se
+    assert (lo, hi) == (pytest.approx(0.014 - half), pytest.approx(0.014 + half))
+    ref = DescrStatsW(np.array(diffs))  # with no test-set variance it is the paired t-test
+    no_test = combined_difference(diffs, [0.5, 0.5, 0.5])
+    assert no_test.p_greater(0.0) == pytest.approx(ref.ttest_mean(0.0, "larger")[1], rel=1e-10)
+    # identical seeds: the t reference becomes the normal, with the replicates' variance
+    same = combined_difference([0.01, 0.01, 0.01], reps)
+    assert same.df == math.inf
+    assert same.p_less(0.01 + 1.959964 * math.sqrt(v_test)) == pytest.approx(0.025, abs=1e-6)
+    assert not combined_difference([0.01], reps).testable
 
 
 def test_bootstrap_difference_by_hand() -> None:
