@@ -7,16 +7,23 @@ Shapes: ``probs`` and ``logits`` are (N, K) arrays (N samples, K classes); ``lab
 (N,) integer array of true classes in [0, K). Labels are the true, unsmoothed labels:
 label smoothing is a training setting only (see DESIGN.md, "The loss").
 
-Binning conventions (DESIGN.md, "Metrics"), which live in one place, ``_equal_width_bins``:
+Binning conventions (DESIGN.md, "Metrics"), each in one place (``_equal_width_bins``,
+``equal_mass_bin_index``):
 
 - confidence = max probability; predicted class = ``np.argmax`` (ties go to the lowest index);
 - M equal-width bins, bin b = (b/M, (b+1)/M]; a value exactly on an edge goes to the lower
   bin, 0 goes to the first bin and 1.0 to the last. Edges are ``np.arange(M + 1) / M``, so
   each edge is the float nearest to b/M (the same float as the literal ``0.2`` for M=5);
+- M equal-mass bins: the sorted values cut into min(M, N) groups of ``np.array_split``'s
+  sizes, a cut inside a run of tied values moved to the end of the run (ties never split);
 - bins are weighted by their fraction of samples, and empty bins count zero.
 
 When printing an ECE, print the bin count and scheme next to it (e.g. "ECE (15 equal-width
-bins)"): the number means little without them.
+bins)"): the number means little without them. ``calibration_panel`` computes the same
+calibration error several ways (bins, bin counts, classwise, smooth ECE without bins, the
+debiased l2 error), and ``ece_noise_floor`` / ``calibration_noise_floor`` what a perfectly
+calibrated model with the same probabilities would score: the plug-in ECE is not 0 there,
+and differences below that floor are noise.
 """
 
 from __future__ import annotations
