@@ -115,7 +115,9 @@ class Statistic:
 
 
 def _accuracy_terms(z: FloatArray, y: IntArray) -> FloatArray:
-    return (z.argmax(axis=1) == y).astype(np.float64)
+    # argmax of the probabilities, as metrics.accuracy: where two top logits differ by less
+    # than the rounding of exp(), softmax ties them and the lower index wins.
+    return (softmax(z).argmax(axis=1) == y).astype(np.float64)
 
 
 def _nll_terms(z: FloatArray, y: IntArray) -> FloatArray:
