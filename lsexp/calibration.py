@@ -6,17 +6,17 @@ validation split (never the test split: DESIGN.md, "Datasets"). Dividing by T do
 change the argmax, so accuracy is unchanged; only the confidences move.
 
 Reference code: gpleiss/temperature_scaling fits T with L-BFGS on the validation logits.
-Here T is fitted by a bounded 1-D search instead, which cannot return NaN for finite
-input and needs no torch: see ``fit_temperature``.
+Here T is fitted by SciPy's bounded one-dimensional search in log T instead, which cannot
+return NaN for finite input and needs no torch: see ``fit_temperature``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import minimize_scalar, newton
 
 from lsexp.metrics import FloatArray, _as_2d_float, _as_labels
 
@@ -27,14 +27,14 @@ T_MIN = 1e-2
 T_MAX = 1e2
 """Largest temperature ``fit_temperature`` returns: confidences flattened 100-fold at most."""
 
-_GRID_POINTS = 33  # log T spacing log(1e4)/32 ~ 0.29, i.e. T steps of ~33 %
-_GOLDEN_TOL = 1e-4  # width in log T at which golden-section search hands over to Newton
-_NEWTON_STEPS = 6  # from 1e-4, quadratic convergence reaches float precision in ~3
+_XATOL = 1e-10  # absolute tolerance in log T handed to the bounded Brent search
+_NEWTON_TOL = 1e-13  # Newton's step size at which the polish in log T stops
+_NEWTON_STEPS = 8  # from Brent's ~1e-8, quadratic convergence needs ~2
+_EPS = float(np.finfo(np.float64).eps)
 # Shifted logits z_k - max_j z_j are floored here so that (z/T)^2 stays finite for
 # T >= T_MIN. A class that far below the top has probability exp(-1e98) = 0 at every T in
 # range, so only the (astronomical) NLL of a sample whose true class sits there changes.
 _SHIFTED_FLOOR = -1e100
-_EPS = float(np.finfo(np.float64).eps)
 
 
 def apply_temperature(logits: ArrayLike, temperature: float) -> FloatArray:
@@ -91,6 +91,12 @@ class _TemperatureNLL:
         _, lse, a_true = self._terms(s)
         return float(np.mean(lse - a_true))
 
+    def gradient(self, s: float) -> float:
+        return self.derivatives(s)[0]
+
+    def curvature(self, s: float) -> float:
+        return self.derivatives(s)[1]
+
     def derivatives(self, s: float) -> tuple[float, float]:
         a, lse, a_true = self._terms(s)
         q = np.exp(a - lse[:, None])
@@ -106,21 +112,27 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     T* = argmin_T -(1/N) sum_i log softmax(z_i / T)_{y_i}, T clamped to [1e-2, 1e2].
     Fit it on the validation split, then apply it to test logits with ``apply_temperature``.
 
-    Method, in log T (float64 throughout, stable log-softmax):
+    Method, in s = log T over [log T_MIN, log T_MAX], float64 throughout with a stable
+    log-softmax:
 
-    1. NLL on a grid of 33 points log-spaced over [T_MIN, T_MAX]; take the lowest (ties go to
-       the smaller T). The NLL is convex in 1/T (a log-sum-exp of linear functions of 1/T
-       minus a linear one), hence unimodal in log T though not convex there, so the
-       minimiser lies between the grid neighbours of the lowest grid point.
-    2. Golden-section search on that bracket, down to a width of 1e-4 in log T.
-    3. Up to 6 Newton steps on dNLL/dlog T, each kept only if it stays in the bracket, has a
-       positive curvature and does not raise the NLL (beyond rounding).
+    1. ``scipy.optimize.minimize_scalar(method="bounded")`` (Brent's bounded search, golden
+       section with parabolic steps). The NLL is convex in 1/T (a log-sum-exp of linear
+       functions of 1/T minus a linear one), hence unimodal in log T, so the bounded search
+       finds its minimum, to about sqrt(machine eps)·|s| ~ 1.5e-8: the NLL itself is too
+       flat there to resolve s any better.
+    2. ``scipy.optimize.newton`` on dNLL/ds (analytic first and second derivatives), which
+       resolves the minimiser to ~1e-13 in s, so that T does not depend on the order of the
+       samples beyond ~1e-12. Its result is kept only if it converged inside the bounds with
+       a positive curvature and no higher NLL (beyond rounding).
+    3. The two bounds are evaluated too, and the lowest NLL of the three wins, ties going to
+       the smaller T.
 
-    Edge cases. If the NLL is the same float at every grid point (all logits equal in every
-    row, one class, or logits too small to matter), T is not identifiable and 1.0 is
-    returned. If the minimiser lies beyond a bound, the bound is returned: T_MIN when every
-    prediction is right with a large margin (the NLL keeps falling as T -> 0), T_MAX when the
-    logits are far too confident for their accuracy (e.g. magnitude 1e4 with errors).
+    Edge cases. If the NLL is the same float at both bounds and at the minimum the search
+    found (all logits equal in every row, one class, or logits too small to matter), it is
+    flat, T is not identifiable and 1.0 is returned. If the minimiser lies beyond a bound, the
+    bound is returned: T_MIN when every prediction is right with a large margin (the NLL keeps
+    falling as T -> 0), T_MAX when the logits are far too confident for their accuracy (e.g.
+    magnitude 1e4 with errors).
 
     Raises ValueError for non-finite logits, mismatched or out-of-range labels.
 
@@ -134,59 +146,40 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     nll = _TemperatureNLL(z, y)
 
     s_lo, s_hi = math.log(T_MIN), math.log(T_MAX)
-    grid = np.linspace(s_lo, s_hi, _GRID_POINTS)
-    values = np.array([nll.value(float(s)) for s in grid])
-    if values.min() == values.max():
+    f_lo, f_hi = nll.value(s_lo), nll.value(s_hi)
+    found = minimize_scalar(
+        nll.value, bounds=(s_lo, s_hi), method="bounded", options={"xatol": _XATOL}
+    )
+    s_min, f_min = float(found.x), float(found.fun)
+    if f_lo == f_hi == f_min:
         return 1.0
-    i = int(np.argmin(values))  # first occurrence: ties go to the smaller T
-    a, b = float(grid[max(i - 1, 0)]), float(grid[min(i + 1, _GRID_POINTS - 1)])
-    # Candidates (NLL, s); min() then prefers the lower NLL and, on a tie, the smaller T.
-    candidates = [(float(values[max(i - 1, 0)]), a), (float(values[i]), float(grid[i]))]
-    candidates.append((float(values[min(i + 1, _GRID_POINTS - 1)]), b))
-
-    s, f = _golden_section(nll.value, a, b)
-    candidates.append((f, s))
-    for _ in range(_NEWTON_STEPS):
-        grad, curvature = nll.derivatives(s)
-        if not curvature > 0.0:
-            break
-        s_new = s - grad / curvature
-        if not a <= s_new <= b:
-            break
-        f_new = nll.value(s_new)
-        if f_new > f + 4.0 * _EPS * abs(f):  # rounding alone must not veto the last steps
-            break
-        s, f = s_new, f_new
-        candidates.append((f, s))
-        if abs(grad / curvature) < 1e-13:
-            break
-
-    _, s_best = min(candidates)
-    if s_best <= s_lo:  # exp(log(0.01)) is 0.010000000000000004: return the bound exactly
+    s_min, f_min = _polish(nll, s_min, f_min, s_lo, s_hi)
+    # min() prefers the lower NLL and, on a tie, the smaller s (T).
+    _, s_best = min((f_lo, s_lo), (f_min, s_min), (f_hi, s_hi))
+    if s_best == s_lo:  # exp(log(0.01)) is 0.010000000000000004: return the bound exactly
         return T_MIN
-    if s_best >= s_hi:
+    if s_best == s_hi:
         return T_MAX
     return float(min(max(math.exp(s_best), T_MIN), T_MAX))
 
 
-def _golden_section(f: Callable[[float], float], a: float, b: float) -> tuple[float, float]:
-    """(s, f(s)) at the lowest point golden-section search finds in [a, b] for unimodal f.
-
-    Ties keep the left part of the bracket, so a plateau is searched towards its lower end.
-    """
-    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
-    fc, fd = f(c), f(d)
-    best = min((fc, c), (fd, d))
-    while b - a > _GOLDEN_TOL:
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - inv_phi * (b - a)
-            fc = f(c)
-            best = min(best, (fc, c))
-        else:
-            a, c, fc = c, d, fd
-            d = a + inv_phi * (b - a)
-            fd = f(d)
-            best = min(best, (fd, d))
-    return best[1], best[0]
+def _polish(
+    nll: _TemperatureNLL, s: float, f: float, s_lo: float, s_hi: float
+) -> tuple[float, float]:
+    """Newton's method on dNLL/ds from the bounded search's s; (s, NLL) kept if no worse."""
+    s_new, info = newton(
+        nll.gradient,
+        s,
+        fprime=nll.curvature,
+        tol=_NEWTON_TOL,
+        maxiter=_NEWTON_STEPS,
+        full_output=True,
+        disp=False,
+    )
+    s_new = float(s_new)
+    if not (info.converged and s_lo <= s_new <= s_hi and nll.curvature(s_new) > 0.0):
+        return s, f
+    f_new = nll.value(s_new)
+    if f_new > f + 4.0 * _EPS * abs(f):  # rounding alone must not veto the polish
+        return s, f
+    return s_new, f_new

@@ -133,18 +133,25 @@ def _ref_binned(values: list[float], outcomes: list[float], n_bins: int) -> dict
 
 
 def _ref_adaptive_ece(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> float:
+    """Equal-mass groups of np.array_split's sizes, each cut moved past a run of ties."""
     pairs = sorted(zip(*_ref_top_label(probs, labels), strict=True))
     n = len(pairs)
     groups = min(n_bins, n)
     base, extra = divmod(n, groups)  # np.array_split: the first `extra` groups get one more
-    total, start = 0.0, 0
-    for g in range(groups):
-        group = pairs[start : start + base + (1 if g < extra else 0)]
-        start += len(group)
+    cuts, end = [], 0
+    for g in range(groups - 1):
+        end += base + (1 if g < extra else 0)
+        cut = end
+        while cut < n and pairs[cut][0] == pairs[cut - 1][0]:  # never split tied confidences
+            cut += 1
+        if cut < n and (not cuts or cut > cuts[-1]):
+            cuts.append(cut)
+    total = 0.0
+    for start, stop in zip([0, *cuts], [*cuts, n], strict=True):
+        group = pairs[start:stop]
         conf = sum(c for c, _ in group) / len(group)
         acc = sum(o for _, o in group) / len(group)
         total += len(group) / n * abs(acc - conf)
-    assert start == n
     return total
 
 
@@ -254,7 +261,7 @@ def test_adaptive_ece_matches_reference(kind: str, n_bins: int) -> None:
     probs, labels = _dataset(kind, seed=100 + n_bins, n_bins=n_bins)
     expected = _ref_adaptive_ece(probs, labels, n_bins)
     assert adaptive_ece(probs, labels, n_bins) == pytest.approx(expected, abs=1e-12)
-    # 7 bins over 300 samples: groups of 43 and 42, split inside runs of tied confidences.
+    # 7 bins over 300 samples: groups of 43 and 42, cut inside runs of tied confidences.
     assert adaptive_ece(probs, labels, 7) == pytest.approx(
         _ref_adaptive_ece(probs, labels, 7), abs=1e-12
     )
@@ -268,6 +275,31 @@ def test_adaptive_ece_with_fewer_samples_than_bins_uses_one_sample_per_bin() -> 
     assert adaptive_ece(probs, labels, n_bins=15) == pytest.approx(
         _ref_adaptive_ece(probs, labels, 15)
     )
+
+
+def test_adaptive_ece_keeps_tied_confidences_in_one_bin() -> None:
+    # 100 predictions at confidence 0.9, 70 right: one bin, |0.7 - 0.9| = 0.2 at any M.
+    probs = np.tile([0.9, 0.1], (100, 1))
+    labels = np.array([0] * 70 + [1] * 30)
+    for n_bins in (1, 2, 10, 15, 20, 100):
+        assert adaptive_ece(probs, labels, n_bins) == pytest.approx(0.2, abs=1e-12)
+    # Confidences 0.6 x2, 0.7 x3, 0.8 x1 in 3 bins: the cut after the fourth sample falls
+    # inside the 0.7s and moves past them: bins {0.6, 0.6}, {0.7 x3}, {0.8}.
+    probs = np.array([[c, 1 - c] for c in (0.6, 0.6, 0.7, 0.7, 0.7, 0.8)])
+    labels = np.array([0, 1, 0, 0, 1, 1])  # right: 1/2, 2/3, 0/1
+    expected = (2 * abs(0.5 - 0.6) + 3 * abs(2 / 3 - 0.7) + abs(0.0 - 0.8)) / 6
+    assert adaptive_ece(probs, labels, 3) == pytest.approx(expected, abs=1e-12)
+    np.testing.assert_array_equal(
+        metrics.equal_mass_bin_index(probs.max(axis=1), 3), [0, 0, 1, 1, 1, 2]
+    )
+
+
+def test_equal_mass_bins_of_distinct_values_are_the_array_split_groups() -> None:
+    values = np.random.default_rng(0).random(103)
+    order = np.argsort(values)
+    idx = metrics.equal_mass_bin_index(values, 10)
+    for g, members in enumerate(np.array_split(order, 10)):
+        assert set(np.flatnonzero(idx == g)) == set(members.tolist())
 
 
 @pytest.mark.parametrize("n_bins", [1, 2, 5, 10, 15])

@@ -1,6 +1,6 @@
-"""Tests for lsexp.metrics.debiased_ece and ece_bootstrap_interval.
+"""Tests for lsexp.metrics.debiased_l2_ce (formerly debiased_ece) and ece_bootstrap_interval.
 
-debiased_ece is checked against a slow port of p-lambda/verified_calibration's
+debiased_l2_ce is checked against a slow port of p-lambda/verified_calibration's
 ``get_calibration_error(probs, labels, p=2, debias=True, mode='top-label')`` for continuous
 confidences (``get_equal_bins`` + ``unbiased_l2_ce``), and against the properties the
 estimator exists for: about 0 on calibrated samples, unbiased for the squared error.
@@ -21,6 +21,7 @@ from lsexp.metrics import (
     _resampled_ece,
     _top_label,
     debiased_ece,
+    debiased_l2_ce,
     ece,
     ece_bootstrap_interval,
     reliability_bins,
@@ -120,19 +121,23 @@ DATASETS = {
 
 
 # ---------------------------------------------------------------------------------------
-# debiased_ece
+# debiased_l2_ce
 # ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("n_bins", [1, 2, 15, 40])
 @pytest.mark.parametrize("name", sorted(DATASETS))
-def test_debiased_ece_matches_the_slow_reference(name: str, n_bins: int) -> None:
+def test_debiased_l2_ce_matches_the_slow_reference(name: str, n_bins: int) -> None:
     probs, labels = DATASETS[name]()
     squared = _ref_squared_ce(probs, labels, n_bins, debias=True)  # before clipping at 0
     conf, correct = _top_label(probs, labels)
     assert _debiased_squared_ce(conf, correct, n_bins) == pytest.approx(squared, abs=1e-14)
     expected = _ref_l2_ce(probs, labels, n_bins, debias=True)
-    assert debiased_ece(probs, labels, n_bins) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert debiased_l2_ce(probs, labels, n_bins) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_the_old_name_is_the_same_function() -> None:
+    assert debiased_ece is debiased_l2_ce
 
 
 def test_n_bins_1_closed_form() -> None:
@@ -140,12 +145,12 @@ def test_n_bins_1_closed_form() -> None:
     conf, correct = probs.max(axis=1), (probs.argmax(axis=1) == labels)
     acc, n = correct.mean(), len(labels)
     expected = math.sqrt(max((conf.mean() - acc) ** 2 - acc * (1 - acc) / (n - 1), 0.0))
-    assert debiased_ece(probs, labels, n_bins=1) == pytest.approx(expected, rel=1e-12)
+    assert debiased_l2_ce(probs, labels, n_bins=1) == pytest.approx(expected, rel=1e-12)
 
 
 def test_calibrated_samples_give_about_zero_below_the_plug_in() -> None:
     probs, labels = _calibrated(7, 20000, 10)
-    debiased = debiased_ece(probs, labels)
+    debiased = debiased_l2_ce(probs, labels)
     plug_in = _ref_l2_ce(probs, labels, 15, debias=False)
     assert debiased < 0.01
     assert plug_in > debiased
@@ -174,25 +179,25 @@ def test_constant_miscalibration_gives_its_gap() -> None:
     probs = np.tile([0.9, 0.05, 0.05], (n, 1))
     labels = np.where(np.arange(n) < 7 * n // 10, 0, 1)
     expected = math.sqrt(0.2**2 - 0.7 * 0.3 / (n - 1))  # one bin: all confidences are equal
-    assert debiased_ece(probs, labels) == pytest.approx(expected, rel=1e-12)
-    assert debiased_ece(probs, labels) == pytest.approx(0.2, abs=1e-3)
+    assert debiased_l2_ce(probs, labels) == pytest.approx(expected, rel=1e-12)
+    assert debiased_l2_ce(probs, labels) == pytest.approx(0.2, abs=1e-3)
 
 
 def test_continuous_miscalibration_gives_its_gap() -> None:
     probs, labels = _binary_gap(8, 40000, 0.2)  # accuracy = confidence - 0.2 everywhere
-    assert debiased_ece(probs, labels) == pytest.approx(0.2, abs=0.01)
+    assert debiased_l2_ce(probs, labels) == pytest.approx(0.2, abs=0.01)
 
 
-def test_debiased_ece_properties() -> None:
+def test_debiased_l2_ce_properties() -> None:
     probs, labels = _overconfident(9, 2000)
-    value = debiased_ece(probs, labels)
+    value = debiased_l2_ce(probs, labels)
     assert isinstance(value, float)
     assert 0.0 <= value <= 1.0
     order = np.random.default_rng(0).permutation(2000)
-    assert debiased_ece(probs[order], labels[order]) == pytest.approx(value, rel=1e-12)
-    assert debiased_ece(probs.astype(np.float32), labels) == pytest.approx(value, abs=1e-6)
+    assert debiased_l2_ce(probs[order], labels[order]) == pytest.approx(value, rel=1e-12)
+    assert debiased_l2_ce(probs.astype(np.float32), labels) == pytest.approx(value, abs=1e-6)
     # Perfect and certain: every bin has acc 1 and conf 1, so exactly 0.
-    assert debiased_ece(np.eye(4)[[0, 1, 2, 3, 0]], np.array([0, 1, 2, 3, 0])) == 0.0
+    assert debiased_l2_ce(np.eye(4)[[0, 1, 2, 3, 0]], np.array([0, 1, 2, 3, 0])) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -204,9 +209,9 @@ def test_debiased_ece_properties() -> None:
         ([[0.5, 0.5]], [2], 15, r"expected labels in \[0, 2\)"),
     ],
 )
-def test_debiased_ece_validation(probs, labels, n_bins, message: str) -> None:
+def test_debiased_l2_ce_validation(probs, labels, n_bins, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        debiased_ece(np.array(probs), np.array(labels), n_bins)
+        debiased_l2_ce(np.array(probs), np.array(labels), n_bins)
 
 
 # ---------------------------------------------------------------------------------------
