@@ -131,6 +131,16 @@ def test_every_calibrator_gives_probabilities_and_json_params(name: str, k: int)
 
 
 @pytest.mark.parametrize("name", ["ts", "vs", "hist", "iso"])
+def test_fitting_on_a_single_example(name: str) -> None:
+    # One validation example, predicted right: every method (ms needs 10 K) still fits and
+    # puts the prediction on top. TS goes to its lower bound T = 0.01, VS sharpens until the
+    # NLL stops falling, hist and iso have one bin of accuracy 1.
+    z, y = np.array([[2.0, 0.5, -1.0]]), np.array([0])
+    p = CALIBRATORS[name].fit(z, y).probs(z)
+    assert p.argmax() == 0 and p[0, 0] > 0.99 and p.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["ts", "vs", "hist", "iso"])
 def test_hundred_classes(name: str) -> None:
     z, y = _top_label_data(3, 3000, 100)
     p = CALIBRATORS[name].fit(z, y).probs(z[:300])
