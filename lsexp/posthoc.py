@@ -699,8 +699,11 @@ def calibrated_metrics(
 
     Keys: accuracy, nll, brier, ece, mce, adaptive_ece, classwise_ece, mean_confidence,
     overconfidence (no logit_gap: top-label methods have no logits). NLL is
-    -(1/n) sum_i log p_{i, y_i} from ``Fitted.log_probs`` (exact for ts, vs, ms; floored at
-    the smallest normal float64 for hist and iso, as ``metrics.nll``).
+    -(1/n) sum_i log p_{i, y_i}: from the calibrated logits for ts, vs, ms (exact), and
+    ``metrics.nll`` of the probabilities for hist and iso. The NLL of hist and iso is
+    dominated by test examples that land in a bin or block of validation accuracy 1 and are
+    wrong: their true class gets probability 0, floored at the smallest normal float64, about
+    708 nats each (count them with ``fitted.probs(z)[np.arange(n), y] == 0``).
     """
     z = fitted._logits(logits)
     y = _as_labels(labels, *z.shape)
