@@ -31,6 +31,11 @@ class DataError(LsexpError):
     """A dataset is missing, incomplete or corrupt. The message says how to fix it."""
 
 
+class CalibrationError(LsexpError):
+    """A post-hoc calibrator cannot be fitted on the data it was given (e.g. too few
+    validation examples). The message says how many are needed and how to get them."""
+
+
 class ResultsError(LsexpError):
     """The results folder cannot be used (not writable, written by a different config)."""
 
