@@ -5,12 +5,16 @@ a sweep splits by position in the plan (`--shard I/N`), and every worker writes 
 shared results folder, where per-run claim files (see `store.RunClaim`) keep two workers
 off the same run. `submit` hands the pending runs to submitit's `AutoExecutor.map_array`
 as one Slurm job array (one task per run); its "local" and "debug" executors run the
-same tasks without Slurm, which is how the tests exercise this path.
+same tasks without Slurm. tests/test_slurm.py runs the Slurm path against a real one-node
+cluster (scripts/slurm-local.sh) when one answers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,17 +85,32 @@ def submit(
     force_new: bool = False,
     compile: bool = False,
 ) -> list[Any]:
-    """Submit every pending run as one job array; returns submitit's job objects."""
+    """Submit every pending run as one job array; returns submitit's job objects.
+
+    Everything that would make every task fail is checked here, once, before anything is
+    queued or written: the executor, submitit, Slurm's `sbatch`, and the dataset.
+    """
+    from lsexp.data import require_dataset
     from lsexp.sweep import pending_runs
 
     if executor not in EXECUTORS:
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
     try:
         import submitit
+        from submitit.core.utils import FailedJobError
     except ImportError:
         raise LsexpError(
             "--executor needs submitit: pip install 'lsexp[slurm]' (or pip install submitit)"
         ) from None
+    # submitit's AutoExecutor picks Slurm by itself whenever `srun` is on PATH and falls back
+    # to running the tasks here otherwise; lsexp names the executor and checks for Slurm.
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise LsexpError(
+            "--executor slurm: sbatch not found on PATH (no Slurm client on this machine); "
+            "submit from a Slurm login node, or run here with --executor local"
+        )
+    root = Path(config.data.root).expanduser() if config.data.root else None
+    require_dataset(config.data.name, root)  # on the submitting machine, once
     options = options or SlurmOptions()
     store = ResultsStore(out_dir)
     store.ensure_writable()
@@ -101,9 +120,9 @@ def submit(
     todo = pending_runs(store, plan_runs(config), retry_failed)
     if not todo:
         return []
-    ex = submitit.AutoExecutor(
-        folder=str(out_dir / "slurm" / "%j"), cluster=None if executor == "slurm" else executor
-    )
+    # Tasks may start in another working directory (sbatch --chdir): give them full paths.
+    shared = out_dir.resolve()
+    ex = submitit.AutoExecutor(folder=str(shared / "slurm" / "%j"), cluster=executor)
     params: dict[str, Any] = {
         "timeout_min": options.timeout_min,
         "cpus_per_task": options.cpus_per_task,
@@ -119,5 +138,23 @@ def submit(
     ex.update_parameters(**params)
     data = config_data(config)
     n = len(todo)
-    return ex.map_array(_array_task, [data] * n, [str(out_dir)] * n,
-                        [s.run_id for s in todo], [device] * n, [compile] * n)  # fmt: skip
+    logs = shared / "slurm"
+
+    def listing() -> set[Path]:
+        return set(logs.iterdir()) if logs.is_dir() else set()
+
+    before = listing()
+    try:
+        # submitit prints sbatch's complaint itself and then raises it: keep one copy, ours.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return ex.map_array(_array_task, [data] * n, [str(shared)] * n,
+                                [s.run_id for s in todo], [device] * n,
+                                [compile] * n)  # fmt: skip
+    except FailedJobError as e:  # sbatch refused the array: its own message says why
+        for path in listing() - before:  # the task pickles and script of the array
+            if not path.is_dir():
+                path.unlink(missing_ok=True)
+        message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise LsexpError(
+            f"--executor {executor}: the job array was not submitted: {message}"
+        ) from None

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from lsexp.cli import app
 from lsexp.cluster import parse_shard
 from lsexp.config import validate
-from lsexp.errors import LsexpError
+from lsexp.errors import EXIT_USAGE, LsexpError
 from lsexp.report import write_report
 from lsexp.store import CLAIM_FILE, ResultsStore, plan_runs
 from lsexp.sweep import run_sweep, select_shard
-from tests.conftest import tiny_config_dict
+from tests.conftest import run_lsexp, tiny_config_dict
 
 SIX_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.3], "seeds": [0, 1]}}
 
@@ -151,3 +151,31 @@ def test_submitit_debug_executor_runs_the_sweep_end_to_end(tmp_path):
     assert sorted(r["status"] for r in records) == ["done"] * 6
     again = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(out), "--executor", "debug"])
     assert "nothing to submit" in again.output
+
+
+def test_a_missing_dataset_stops_the_submission_before_anything_is_written(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = tmp_path / "nodata.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict(
+        data={"name": "fashion_mnist", "root": str(tmp_path / "empty")})))  # fmt: skip
+    out = tmp_path / "out"
+    result = run_lsexp("sweep", str(cfg), "--out", str(out), "--executor", "local")
+    assert result.returncode == EXIT_USAGE
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fashion_mnist" in lines[0] and "lsexp data" in lines[0]
+    assert "submitted" not in result.stdout
+    assert not out.exists()  # no sweep.yaml, no task pickles, no logs
+
+
+def test_executor_slurm_without_sbatch_is_refused(tmp_path, monkeypatch):
+    # submitit alone would quietly run the tasks here instead (its AutoExecutor picks Slurm
+    # only when srun is on PATH).
+    pytest.importorskip("submitit")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict()))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    result = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(tmp_path / "out"),
+                                      "--executor", "slurm"])  # fmt: skip
+    assert result.exit_code == EXIT_USAGE
+    assert "sbatch not found" in result.output and "--executor local" in result.output
+    assert not (tmp_path / "out").exists()
