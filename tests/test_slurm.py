@@ -148,9 +148,9 @@ def test_resubmitting_a_finished_sweep_trains_nothing(slurm_sweep):
 
 
 def test_a_cancelled_task_is_trained_by_the_resubmission_exactly_once(tmp_path):
-    # Two runs, started together on the two CPUs; 20 epochs: a run trains for seconds, and
-    # the cancel follows its claim within a second.
-    cfg = _config(tmp_path / "cancel.yaml", "slurm-cancel", train={"epochs": 20},
+    # Two runs, started together on the two CPUs; 100 epochs: a run trains for seconds
+    # (about 5 s on a 2-core CI machine), and the cancel follows its claim within a second.
+    cfg = _config(tmp_path / "cancel.yaml", "slurm-cancel", train={"epochs": 100},
                   sweep={"alpha": [0.0, 0.1], "seeds": [0]})  # fmt: skip
     out = tmp_path / "out"
     result, first = _submit(cfg, out)
