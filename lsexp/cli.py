@@ -183,7 +183,7 @@ def sweep(
     slurm_partition: Annotated[str | None, typer.Option(help="Slurm partition.")] = None,
     gpus_per_task: Annotated[int, typer.Option(help="GPUs per array task.")] = 0,
     cpus_per_task: Annotated[int, typer.Option(help="CPUs per array task.")] = 2,
-    timeout_min: Annotated[int, typer.Option(help="Time limit per array task.")] = 240,
+    timeout_min: Annotated[int, typer.Option(help="Time limit per array task, minutes.")] = 240,
     claim_grace: Annotated[
         float,
         typer.Option(
@@ -254,7 +254,8 @@ def sweep(
                 failed = [j.job_id for j in jobs if _job_failed(j)]
                 if failed:
                     raise LsexpError(f"array tasks failed: {', '.join(map(str, failed))}")
-            out.print(f"follow with: lsexp status {target}", markup=False)
+            out.print(f"follow with: lsexp status {target}; task logs in {target / 'slurm'}",
+                      markup=False)  # fmt: skip
             return
         stop = _StopFlag()
         old_int = signal.signal(signal.SIGINT, stop.handler)

@@ -5,12 +5,25 @@ a sweep splits by position in the plan (`--shard I/N`), and every worker writes 
 shared results folder, where per-run claim files (see `store.RunClaim`) keep two workers
 off the same run. `submit` hands the pending runs to submitit's `AutoExecutor.map_array`
 as one Slurm job array (one task per run); its "local" and "debug" executors run the
-same tasks without Slurm, which is how the tests exercise this path.
+same tasks without Slurm. tests/test_slurm.py runs the Slurm path against a real one-node
+cluster (scripts/slurm-local.sh) when one answers.
+
+A task that Slurm stops does not lose the sweep: at the job's time limit the task stops its
+run at the next batch and records it as failed, with the limit in the error (resubmit with
+a larger --timeout-min and --retry-failed); a task cancelled with `scancel` leaves its run
+pending, so submitting the sweep again trains it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
+import signal
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,15 +72,132 @@ class SlurmOptions:
     mem_gb: int | None = None
 
 
+def signal_delay_s(timeout_min: int) -> int:
+    """Seconds before the time limit at which Slurm warns a task with SIGUSR2.
+
+    submitit's default, 90 s (`sbatch --signal=USR2@90`), for limits of 5 min and more.
+    Slurm may send the warning up to 60 s earlier than asked (sbatch(1), --signal), so for
+    shorter limits the delay shrinks to keep the warning in the second half of the limit
+    where it can (1 s at least: a 1-minute task is still warned, near its start).
+    """
+    return max(1, min(90, timeout_min * 60 // 2 - 60))
+
+
+# How far from the time limit a stop signal may arrive and still be the time limit's: Slurm
+# sends the USR2 warning up to 60 s early and ends an over-limit job on its next periodic
+# check (30 s in slurmctld), and the task's clock starts after the job's (Python start-up).
+_LIMIT_SLACK_S = 90.0
+
+
+class _SlurmStop:
+    """Slurm's stop signals as a should_stop flag: the run stops at the next batch.
+
+    Slurm sends SIGUSR2 `signal_delay_s` before the time limit (submitit asks for it with
+    `--signal`), and SIGTERM when it ends the job (time limit, `scancel`, preemption),
+    followed by SIGKILL KillWait seconds later (30 s by default; slurm.conf(5)). submitit's
+    own handlers would requeue or ignore them; these replace them for the task's run.
+    """
+
+    def __init__(self, timeout_min: int, delay_s: int) -> None:
+        self.timeout_s = timeout_min * 60.0
+        self.delay_s = delay_s
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self.signum: int | None = None
+        self.elapsed = 0.0
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def handler(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum, self.elapsed = signum, time.monotonic() - self.started
+
+    def at_time_limit(self) -> bool:
+        """Whether the signal came from the time limit (not from scancel or preemption)."""
+        left = self.timeout_s - self.elapsed
+        if self.signum == signal.SIGUSR2:
+            return left <= self.delay_s + _LIMIT_SLACK_S
+        return left <= _LIMIT_SLACK_S
+
+
+@contextlib.contextmanager
+def _slurm_signals(stop: _SlurmStop):
+    """Route SIGUSR2 and SIGTERM to `stop` inside a Slurm task; elsewhere change nothing
+    (the debug executor runs tasks in the caller's process)."""
+    if (
+        "SLURM_JOB_ID" not in os.environ
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    old = {s: signal.signal(s, stop.handler) for s in (signal.SIGUSR2, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
 def _array_task(
-    data: dict[str, Any], out_dir: str, run_id: str, device: str | None, compile: bool = False
+    data: dict[str, Any],
+    out_dir: str,
+    run_id: str,
+    device: str | None,
+    compile: bool = False,
+    timeout_min: int = 240,
 ):
     """One job-array task: train one run into the shared folder (claims keep it unique)."""
+    from lsexp.engine import Interrupted
     from lsexp.sweep import run_sweep
 
+    stop = _SlurmStop(timeout_min, signal_delay_s(timeout_min))
     config = validate(data, f"{out_dir}/sweep.yaml")
-    result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id}, compile=compile)
+    try:
+        with _slurm_signals(stop):
+            result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id},
+                               compile=compile, should_stop=stop)  # fmt: skip
+    except Interrupted:
+        name = signal.Signals(stop.signum).name if stop.signum else "a stop request"
+        if stop.at_time_limit():
+            error = (
+                f"Slurm time limit: the array task's limit is {timeout_min} min (--timeout-min) "
+                f"and Slurm stopped the run with {name} after {stop.elapsed:.0f} s; nothing of "
+                "the run was kept: submit again with a larger --timeout-min and --retry-failed"
+            )
+            state = _record_failed(config, Path(out_dir), run_id, device, stop.started_at, error)
+            return [(run_id, state)]
+        print(f"lsexp: run {run_id} stopped by {name} after {stop.elapsed:.0f} s (job "
+              "cancelled or preempted); nothing was kept and the run stays pending: submit "
+              "the sweep again to train it", file=sys.stderr)  # fmt: skip
+        return [(run_id, "pending")]
     return [(o.spec.run_id, o.status) for o in result.outcomes]
+
+
+def _record_failed(
+    config: SweepConfig,
+    out_dir: Path,
+    run_id: str,
+    device: str | None,
+    started: float,
+    error: str,
+) -> str:
+    """Record a run stopped by the time limit as failed; returns the run's state after."""
+    from lsexp.engine import resolve_device
+    from lsexp.sweep import _save_failed, provenance
+
+    store = ResultsStore(out_dir)
+    spec = next(s for s in plan_runs(config) if s.run_id == run_id)
+    claim = store.try_claim(spec)  # run_sweep released it; keep other workers off meanwhile
+    if claim is None:
+        return "skipped-claimed"
+    try:
+        if store.status_of(spec) != "pending":  # finished by another worker meanwhile
+            return store.status_of(spec)
+        prov = provenance(resolve_device(device or config.device))
+        return _save_failed(store, spec, config, started, prov, error).status
+    finally:
+        claim.release()
 
 
 def submit(
@@ -81,17 +211,32 @@ def submit(
     force_new: bool = False,
     compile: bool = False,
 ) -> list[Any]:
-    """Submit every pending run as one job array; returns submitit's job objects."""
+    """Submit every pending run as one job array; returns submitit's job objects.
+
+    Everything that would make every task fail is checked here, once, before anything is
+    queued or written: the executor, submitit, Slurm's `sbatch`, and the dataset.
+    """
+    from lsexp.data import require_dataset
     from lsexp.sweep import pending_runs
 
     if executor not in EXECUTORS:
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
     try:
         import submitit
+        from submitit.core.utils import FailedJobError
     except ImportError:
         raise LsexpError(
             "--executor needs submitit: pip install 'lsexp[slurm]' (or pip install submitit)"
         ) from None
+    # submitit's AutoExecutor picks Slurm by itself whenever `srun` is on PATH and falls back
+    # to running the tasks here otherwise; lsexp names the executor and checks for Slurm.
+    if executor == "slurm" and shutil.which("sbatch") is None:
+        raise LsexpError(
+            "--executor slurm: sbatch not found on PATH (no Slurm client on this machine); "
+            "submit from a Slurm login node, or run here with --executor local"
+        )
+    root = Path(config.data.root).expanduser() if config.data.root else None
+    require_dataset(config.data.name, root)  # on the submitting machine, once
     options = options or SlurmOptions()
     store = ResultsStore(out_dir)
     store.ensure_writable()
@@ -101,9 +246,9 @@ def submit(
     todo = pending_runs(store, plan_runs(config), retry_failed)
     if not todo:
         return []
-    ex = submitit.AutoExecutor(
-        folder=str(out_dir / "slurm" / "%j"), cluster=None if executor == "slurm" else executor
-    )
+    # Tasks may start in another working directory (sbatch --chdir): give them full paths.
+    shared = out_dir.resolve()
+    ex = submitit.AutoExecutor(folder=str(shared / "slurm" / "%j"), cluster=executor)
     params: dict[str, Any] = {
         "timeout_min": options.timeout_min,
         "cpus_per_task": options.cpus_per_task,
@@ -112,6 +257,7 @@ def submit(
     if executor == "slurm":
         params["slurm_array_parallelism"] = options.array_parallelism
         params["gpus_per_node"] = options.gpus_per_task
+        params["slurm_signal_delay_s"] = signal_delay_s(options.timeout_min)
         if options.partition:
             params["slurm_partition"] = options.partition
         if options.mem_gb:
@@ -119,5 +265,23 @@ def submit(
     ex.update_parameters(**params)
     data = config_data(config)
     n = len(todo)
-    return ex.map_array(_array_task, [data] * n, [str(out_dir)] * n,
-                        [s.run_id for s in todo], [device] * n, [compile] * n)  # fmt: skip
+    logs = shared / "slurm"
+
+    def listing() -> set[Path]:
+        return set(logs.iterdir()) if logs.is_dir() else set()
+
+    before = listing()
+    try:
+        # submitit prints sbatch's complaint itself and then raises it: keep one copy, ours.
+        with contextlib.redirect_stderr(io.StringIO()):
+            return ex.map_array(_array_task, [data] * n, [str(shared)] * n,
+                                [s.run_id for s in todo], [device] * n, [compile] * n,
+                                [options.timeout_min] * n)  # fmt: skip
+    except FailedJobError as e:  # sbatch refused the array: its own message says why
+        for path in listing() - before:  # the task pickles and script of the array
+            if not path.is_dir():
+                path.unlink(missing_ok=True)
+        message = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise LsexpError(
+            f"--executor {executor}: the job array was not submitted: {message}"
+        ) from None

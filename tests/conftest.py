@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,47 @@ import yaml
 from lsexp.config import SweepConfig, validate
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The cluster that scripts/slurm-local.sh starts; the `slurm` tests submit only to it (their
+# results folders are under this machine's /tmp, and they use its `batch` partition).
+SLURM_CLUSTER = "lsexp-local"
+# Set by .ci/run, which starts that cluster: there a `slurm` test fails instead of skipping.
+REQUIRE_SLURM_ENV = "LSEXP_REQUIRE_SLURM"
+
+
+@functools.cache
+def slurm_unavailable() -> str | None:
+    """Why the `slurm` tests cannot run here, or None when the local cluster answers."""
+    start = (
+        "start one with `sudo scripts/slurm-local.sh install && sudo scripts/slurm-local.sh start`"
+    )
+    if shutil.which("sinfo") is None:
+        return f"no Slurm here (sinfo not on PATH); {start}"
+    try:
+        sinfo = subprocess.run(["sinfo", "-h", "-o", "%P %a"], capture_output=True, text=True,
+                               timeout=30)  # fmt: skip
+        if sinfo.returncode != 0:
+            return f"no Slurm cluster answers sinfo ({sinfo.stderr.strip()}); {start}"
+        config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True,
+                                timeout=30)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"sinfo did not answer within 30 s; {start}"
+    names = [line.split("=", 1)[1].strip() for line in config.stdout.splitlines()
+             if line.startswith("ClusterName")]  # fmt: skip
+    if names != [SLURM_CLUSTER]:
+        return (f"the Slurm cluster here is {names or 'unknown'}, not {SLURM_CLUSTER} of "
+                "scripts/slurm-local.sh; the slurm tests submit only to that one")  # fmt: skip
+    return None
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("slurm") is None:
+        return
+    reason = slurm_unavailable()
+    if reason is not None:
+        if os.environ.get(REQUIRE_SLURM_ENV) == "1":
+            pytest.fail(f"{REQUIRE_SLURM_ENV}=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
 
 
 def run_lsexp(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,13 +18,13 @@ import yaml
 from typer.testing import CliRunner
 
 from lsexp.cli import app
-from lsexp.cluster import parse_shard
-from lsexp.config import validate
-from lsexp.errors import LsexpError
+from lsexp.cluster import _array_task, _SlurmStop, parse_shard, signal_delay_s
+from lsexp.config import config_data, validate
+from lsexp.errors import EXIT_USAGE, LsexpError
 from lsexp.report import write_report
 from lsexp.store import CLAIM_FILE, ResultsStore, plan_runs
 from lsexp.sweep import run_sweep, select_shard
-from tests.conftest import tiny_config_dict
+from tests.conftest import run_lsexp, tiny_config_dict
 
 SIX_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.3], "seeds": [0, 1]}}
 
@@ -151,3 +153,101 @@ def test_submitit_debug_executor_runs_the_sweep_end_to_end(tmp_path):
     assert sorted(r["status"] for r in records) == ["done"] * 6
     again = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(out), "--executor", "debug"])
     assert "nothing to submit" in again.output
+
+
+def test_a_missing_dataset_stops_the_submission_before_anything_is_written(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = tmp_path / "nodata.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict(
+        data={"name": "fashion_mnist", "root": str(tmp_path / "empty")})))  # fmt: skip
+    out = tmp_path / "out"
+    result = run_lsexp("sweep", str(cfg), "--out", str(out), "--executor", "local")
+    assert result.returncode == EXIT_USAGE
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fashion_mnist" in lines[0] and "lsexp data" in lines[0]
+    assert "submitted" not in result.stdout
+    assert not out.exists()  # no sweep.yaml, no task pickles, no logs
+
+
+def test_executor_slurm_without_sbatch_is_refused(tmp_path, monkeypatch):
+    # submitit alone would quietly run the tasks here instead (its AutoExecutor picks Slurm
+    # only when srun is on PATH).
+    pytest.importorskip("submitit")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(tiny_config_dict()))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    result = CliRunner().invoke(app, ["sweep", str(cfg), "--out", str(tmp_path / "out"),
+                                      "--executor", "slurm"])  # fmt: skip
+    assert result.exit_code == EXIT_USAGE
+    assert "sbatch not found" in result.output and "--executor local" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_warns_before_the_time_limit_within_the_limit():
+    assert signal_delay_s(240) == 90  # submitit's default for real limits
+    assert signal_delay_s(5) == 90
+    assert signal_delay_s(3) == 30  # + up to 60 s early: still not before half the limit
+    assert signal_delay_s(1) == signal_delay_s(2) == 1
+
+
+def _stop(timeout_min: int, signum: int, elapsed: float) -> _SlurmStop:
+    stop = _SlurmStop(timeout_min, signal_delay_s(timeout_min))
+    stop.handler(signum, None)
+    stop.elapsed = elapsed
+    return stop
+
+
+def test_stop_signals_are_told_apart_by_the_time_left():
+    hour = 60 * 60
+    # USR2 comes only near the limit (sbatch --signal) ...
+    assert _stop(240, signal.SIGUSR2, 4 * hour - 100).at_time_limit()
+    # ... or with a preemption, long before it: not the limit.
+    assert not _stop(240, signal.SIGUSR2, 1 * hour).at_time_limit()
+    # SIGTERM: at the limit (Slurm checks every 30 s; the task started after the job) ...
+    assert _stop(240, signal.SIGTERM, 4 * hour - 20).at_time_limit()
+    assert _stop(240, signal.SIGTERM, 4 * hour + 10).at_time_limit()
+    # ... or scancel / preemption before it.
+    assert not _stop(240, signal.SIGTERM, 30).at_time_limit()
+    assert _stop(1, signal.SIGUSR2, 5).at_time_limit()  # a 1-minute task is warned early
+
+
+def _task_stopped_by(signum: int, timeout_min: int, tmp_path, monkeypatch):
+    """Run one array task here as Slurm would, and send it `signum` once it trains."""
+    monkeypatch.setenv("SLURM_JOB_ID", "1")  # the task routes Slurm's signals only under Slurm
+    config = _config(train={"epochs": 100000}, sweep={"alpha": [0.0], "seeds": [0]})
+    [spec] = plan_runs(config)
+    claim = ResultsStore(tmp_path).run_path(spec) / CLAIM_FILE
+
+    def signal_when_claimed():
+        deadline = time.monotonic() + 120
+        while not claim.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signum)
+
+    sender = threading.Thread(target=signal_when_claimed, daemon=True)
+    sender.start()
+    states = _array_task(config_data(config), str(tmp_path), spec.run_id, "cpu",
+                         timeout_min=timeout_min)  # fmt: skip
+    sender.join()
+    return spec, states
+
+
+def test_an_array_task_at_its_time_limit_records_the_run_as_failed(tmp_path, monkeypatch):
+    before = signal.getsignal(signal.SIGUSR2)
+    spec, states = _task_stopped_by(signal.SIGUSR2, 1, tmp_path, monkeypatch)
+    assert states == [(spec.run_id, "failed")]
+    record = ResultsStore(tmp_path).read_record(spec)
+    assert record["status"] == "failed"
+    assert record["error"].startswith("Slurm time limit: the array task's limit is 1 min")
+    assert "SIGUSR2" in record["error"] and "--retry-failed" in record["error"]
+    assert not (ResultsStore(tmp_path).run_path(spec) / CLAIM_FILE).exists()
+    assert signal.getsignal(signal.SIGUSR2) is before  # handlers restored
+
+
+def test_a_cancelled_array_task_leaves_its_run_pending(tmp_path, monkeypatch, capsys):
+    spec, states = _task_stopped_by(signal.SIGTERM, 240, tmp_path, monkeypatch)
+    assert states == [(spec.run_id, "pending")]
+    store = ResultsStore(tmp_path)
+    assert store.status_of(spec) == "pending"
+    assert [p.name for p in store.run_path(spec).iterdir()] == []  # nothing partial
+    assert "stays pending: submit the sweep again" in capsys.readouterr().err
