@@ -216,8 +216,7 @@ def submit(
     Everything that would make every task fail is checked here, once, before anything is
     queued or written: the executor, submitit, Slurm's `sbatch`, and the dataset.
     """
-    from lsexp.data import require_dataset
-    from lsexp.sweep import pending_runs
+    from lsexp.sweep import prepare
 
     if executor not in EXECUTORS:
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
@@ -235,15 +234,14 @@ def submit(
             "--executor slurm: sbatch not found on PATH (no Slurm client on this machine); "
             "submit from a Slurm login node, or run here with --executor local"
         )
-    root = Path(config.data.root).expanduser() if config.data.root else None
-    require_dataset(config.data.name, root)  # on the submitting machine, once
+    # The same checks as a local sweep, on the submitting machine, once: the results
+    # folder, the dataset and its size, the settings of the runs already there.
+    prep = prepare(config, out_dir, retry_failed=retry_failed, force_new=force_new)
     options = options or SlurmOptions()
-    store = ResultsStore(out_dir)
+    store = prep.store
     store.ensure_writable()
-    if not force_new:
-        store.check_same_identity(config)
     store.write_sweep_file(config)
-    todo = pending_runs(store, plan_runs(config), retry_failed)
+    todo = prep.todo
     if not todo:
         return []
     # Tasks may start in another working directory (sbatch --chdir): give them full paths.

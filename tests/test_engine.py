@@ -107,8 +107,8 @@ def test_nan_loss_is_recorded_as_diverged(splits, monkeypatch):
         loss = real_loss(logits, y, alpha)
         return loss * math.nan if calls["n"] > 20 else loss  # epoch 2 (17 steps/epoch)
 
-    monkeypatch.setitem(OBJECTIVES, "poisoned",
-                        dataclasses.replace(OBJECTIVES["label_smoothing"], loss=poisoned))  # fmt: skip
+    poisoned_objective = dataclasses.replace(OBJECTIVES["label_smoothing"], loss=poisoned)
+    monkeypatch.setitem(OBJECTIVES, "poisoned", poisoned_objective)
     result = train_run(_config(train={"epochs": 3}), 0.1, 0, splits, CPU, objective="poisoned")
     assert result.status == "diverged"
     assert result.diverged_epoch == 2
