@@ -22,6 +22,7 @@ from lsexp.calibration import apply_temperature, fit_temperature
 from lsexp.claims import RunResult as ClaimRun
 from lsexp.claims import claims_markdown, evaluate_claims
 from lsexp.config import SweepConfig
+from lsexp.html_report import MISSING, Cell, Table
 from lsexp.stats import INTERVAL_METHODS, Summary, summarize
 from lsexp.store import (
     ResultsStore,
@@ -209,25 +210,132 @@ def _num_classes(report: Report) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def _fmt(x: float, digits: int = 4) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+@dataclass(frozen=True)
+class Column:
+    """One metric column of the summary tables: its unit and decimals are fixed."""
+
+    metric: str  # a METRIC_NAMES entry
+    header: str  # with its unit
+    scale: float = 1.0  # 100: shown in % (or percentage points)
+    decimals: int = 2  # the fewest decimals shown; more where needed to tell the best apart
+    better: str = ""  # "max" / "min": the best mean is marked; "": nothing marked
 
 
-def _pm(s: Summary, digits: int = 4, scale: float = 1.0) -> str:
-    if s.n == 0:
-        return "—"
-    if s.n == 1:
-        return f"{s.mean * scale:.{digits}f} (n=1)"
-    return f"{s.mean * scale:.{digits}f} ± {s.std * scale:.{digits}f}"
+def _ranked(metric: str, header: str, scale: float, decimals: int) -> Column:
+    """A column whose best mean is marked: the lowest for LOWER_IS_BETTER, else the highest."""
+    return Column(metric, header, scale, decimals, "min" if metric in LOWER_IS_BETTER else "max")
 
 
-def _ci(s: Summary) -> str:
-    return "—" if not math.isfinite(s.ci_low) else f"[{s.ci_low:.4f}, {s.ci_high:.4f}]"
+MAX_DECIMALS = 6
+ACCURACY = _ranked("accuracy", "accuracy (%)", 100, 2)
+NLL = _ranked("nll", "NLL", 1, 3)
+BRIER = _ranked("brier", "Brier", 1, 4)
+ECE = _ranked("ece", "ECE (%)", 100, 2)
+ADAPTIVE_ECE = _ranked("adaptive_ece", "adaptive ECE (%)", 100, 2)
+CLASSWISE_ECE = _ranked("classwise_ece", "classwise ECE (%)", 100, 2)
+DEBIASED_ECE = _ranked("debiased_ece", "debiased ECE, l2 (%)", 100, 2)
+MEAN_CONF = Column("mean_confidence", "mean conf. (%)", 100, 2)
+OVERCONF = Column("overconfidence", "conf. − acc. (pp)", 100, 2)
+LOGIT_GAP = Column("logit_gap", "logit gap", 1, 2)
+TEMPERATURE = Column("temperature", "T", 1, 2)
+NLL_TS = _ranked("nll_ts", "NLL after TS", 1, 3)
+ECE_TS = _ranked("ece_ts", "ECE after TS (%)", 100, 2)
+ADAPTIVE_ECE_TS = _ranked("adaptive_ece_ts", "adaptive ECE after TS (%)", 100, 2)
 
 
-def summary_markdown(report: Report) -> str:
+def _decimals(means: list[float], col: Column) -> int:
+    """col.decimals, or more until no other mean prints the same as the best one.
+
+    Otherwise two cells that differ could print alike with only one marked best.
+    """
+    finite = [m for m in means if math.isfinite(m)]
+    if not col.better or len(finite) < 2:
+        return col.decimals
+    best = max(finite) if col.better == "max" else min(finite)
+    d = col.decimals
+    while d < MAX_DECIMALS and any(m != best and f"{m:.{d}f}" == f"{best:.{d}f}" for m in finite):
+        d += 1
+    return d
+
+
+def column_cells(groups: list[AlphaGroup], col: Column) -> list[Cell]:
+    """One cell per α group: mean (and ± sample std when n ≥ 2), fixed decimals, best marked.
+
+    Best: every cell whose printed mean equals the printed best mean, so equal-looking
+    cells are marked alike (with MAX_DECIMALS that is only a true tie or a difference
+    below 10^-6 of the unit).
+    """
+    stats = [g.stat(col.metric) for g in groups]
+    means = [s.mean * col.scale if s.n else math.nan for s in stats]
+    d = _decimals(means, col)
+    finite = [m for m in means if math.isfinite(m)]
+    best = ""
+    if col.better and finite:
+        best = f"{(max(finite) if col.better == 'max' else min(finite)):.{d}f}"
+    cells = []
+    for s, m in zip(stats, means, strict=True):
+        if not math.isfinite(m):
+            cells.append(Cell(MISSING))
+            continue
+        text = f"{m:.{d}f}"
+        spread = f"{s.std * col.scale:.{d}f}" if s.n > 1 and math.isfinite(s.std) else ""
+        cells.append(Cell(text, spread, best=bool(best) and text == best))
+    return cells
+
+
+def _ci_cells(groups: list[AlphaGroup], col: Column, decimals: list[Cell]) -> list[str]:
+    out = []
+    for g, cell in zip(groups, decimals, strict=True):
+        s = g.stat(col.metric)
+        d = len(cell.text.partition(".")[2])
+        out.append(
+            MISSING if not math.isfinite(s.ci_low)
+            else f"[{s.ci_low * col.scale:.{d}f}, {s.ci_high * col.scale:.{d}f}]"
+        )  # fmt: skip
+    return out
+
+
+def _runs_text(g: AlphaGroup) -> str:
+    return f"{len(g.runs)} ({g.n_diverged}/{g.n_failed})"
+
+
+def _md(cell: Cell | str) -> str:
+    if isinstance(cell, str):
+        return cell
+    mean = cell.text.replace("-", "−")
+    mean = f"**{mean}**" if cell.best else mean
+    return f"{mean} ± {cell.spread}" if cell.spread else mean
+
+
+def _md_table(groups: list[AlphaGroup], columns: list[Column], ci_after: set[str]) -> list[str]:
+    header = ["α", "n (div/fail)"]
+    body: list[list[str]] = [[f"{g.alpha:g}", _runs_text(g)] for g in groups]
+    for col in columns:
+        cells = column_cells(groups, col)
+        header.append(col.header)
+        for row, cell in zip(body, cells, strict=True):
+            row.append(_md(cell))
+        if col.metric in ci_after:
+            header.append("95% CI")
+            for row, text in zip(body, _ci_cells(groups, col, cells), strict=True):
+                row.append(text.replace("-", "−"))
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in body),
+    ]
+
+
+MD_MAIN = [ACCURACY, NLL, ECE, ADAPTIVE_ECE, CLASSWISE_ECE, BRIER, MEAN_CONF, OVERCONF,
+           LOGIT_GAP]  # fmt: skip
+MD_TS = [TEMPERATURE, NLL, NLL_TS, ECE, ECE_TS, ADAPTIVE_ECE_TS, DEBIASED_ECE]
+
+
+def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
+    """summary.md. figures: the figure files written (stems), listed at the end."""
     c = report.config
     n_bins = c.eval.n_bins
+    groups = report.groups
     lines = [
         f"# lsexp report: {c.name}",
         "",
@@ -237,33 +345,26 @@ def summary_markdown(report: Report) -> str:
         f"{c.train.batch_size}, weight decay {c.train.weight_decay:g}, augment "
         f"{c.train.augment}.",
         "",
-        f"Test-set metrics on true labels; mean ± std over seeds (n per row). ECE, MCE and "
+        f"Test-set metrics on true labels, as mean ± sample standard deviation over seeds "
+        f"(n per row; no ± where n = 1); accuracy, ECE and confidence in %. ECE, MCE and "
         f"classwise ECE use {n_bins} equal-width bins; adaptive ECE uses {n_bins} "
-        f"equal-mass bins. Interval column: {INTERVAL_METHODS[report.interval]}.",
+        f"equal-mass bins. **Bold**: the best mean of a column. Interval column: "
+        f"{INTERVAL_METHODS[report.interval]}.",
         "",
-        "| α | n (div/fail) | accuracy | 95% CI | NLL | ECE | 95% CI | adaptive ECE "
-        "| classwise ECE | Brier | mean conf. | conf. − acc. | logit gap |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for g in report.groups:
-        acc, ece = g.stat("accuracy"), g.stat("ece")
-        lines.append(
-            f"| {g.alpha:g} | {len(g.runs)} ({g.n_diverged}/{g.n_failed}) "
-            f"| {_pm(acc)} | {_ci(acc)} "
-            f"| {_pm(g.stat('nll'))} | {_pm(ece)} | {_ci(ece)} | {_pm(g.stat('adaptive_ece'))} "
-            f"| {_pm(g.stat('classwise_ece'))} | {_pm(g.stat('brier'))} "
-            f"| {_pm(g.stat('mean_confidence'))} | {_pm(g.stat('overconfidence'), 4)} "
-            f"| {_pm(g.stat('logit_gap'), 2)} |"
-        )
-    lines += [
+        *_md_table(groups, MD_MAIN, ci_after={"accuracy", "ece"}),
         "",
         "conf. − acc. > 0 means over-confident, < 0 under-confident. Logit gap = top logit "
         "minus the mean of the others, averaged over test examples.",
         "",
-        "Figures: `accuracy_vs_alpha.png`, `ece_vs_alpha.png`, `ece_ts_vs_alpha.png`, "
-        "`reliability.png`, `logit_gap.png`, `projection.png`. Per-run numbers (with a "
-        f"{N_BOOT}-resample bootstrap interval of each run's ECE over test examples): "
-        "`runs.csv`.",
+    ]
+    if figures:
+        lines += [
+            "Figures: " + ", ".join(f"`{s}.png`" for s in figures) + ".",
+            "",
+        ]
+    lines += [
+        f"Per-run numbers (with a {N_BOOT}-resample bootstrap interval of each run's ECE over "
+        "test examples): `runs.csv`.",
         "",
         "## Temperature scaling and a less biased ECE",
         "",
@@ -272,51 +373,105 @@ def summary_markdown(report: Report) -> str:
         f"Kumar et al. 2019 with {n_bins} equal-mass bins (plug-in ECE is biased upward; "
         "compare small differences with this column).",
         "",
-        "| α | T | NLL | NLL after TS | ECE | ECE after TS | adaptive ECE after TS "
-        "| debiased ECE (l2) |",
-        "|---|---|---|---|---|---|---|---|",
+        *_md_table(groups, MD_TS, ci_after=set()),
     ]
-    for g in report.groups:
-        lines.append(
-            f"| {g.alpha:g} | {_pm(g.stat('temperature'), 3)} | {_pm(g.stat('nll'))} "
-            f"| {_pm(g.stat('nll_ts'))} | {_pm(g.stat('ece'))} | {_pm(g.stat('ece_ts'))} "
-            f"| {_pm(g.stat('adaptive_ece_ts'))} | {_pm(g.stat('debiased_ece'))} |"
-        )
     if report.warnings:
         lines += ["", "## Notes", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(lines) + "\n"
 
 
+TEX_COLUMNS = [
+    _ranked("accuracy", "Acc. (\\%)", 100, 2),
+    _ranked("nll", "NLL", 1, 3),
+    _ranked("ece", "ECE (\\%)", 100, 2),
+    _ranked("adaptive_ece", "AdaECE (\\%)", 100, 2),
+    _ranked("brier", "Brier", 1, 4),
+]
+
+
+def _tex(cell: Cell) -> str:
+    if cell.text == MISSING:
+        return "--"
+
+    def num(x: str) -> str:
+        return f"$-${x[1:]}" if x.startswith("-") else x
+
+    text = num(cell.text) + (f" $\\pm$ {cell.spread}" if cell.spread else "")
+    return f"\\textbf{{{text}}}" if cell.best else text
+
+
 def summary_latex(report: Report) -> str:
-    """booktabs table: mean ± std over seeds; best mean per column in bold."""
-    cols = [("accuracy", "Acc. (\\%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE (\\%)", 100.0),
-            ("adaptive_ece", "AdaECE (\\%)", 100.0), ("brier", "Brier", 1.0)]  # fmt: skip
-    best: dict[str, float] = {}
-    for name, _, _ in cols:
-        means = [g.stat(name).mean for g in report.groups if g.runs]
-        if means:
-            best[name] = min(means) if name in LOWER_IS_BETTER else max(means)
+    """booktabs table: mean ± sample std over seeds; best mean per column in bold.
+
+    Decimals per column are fixed, and raised where two different means would print
+    alike (see `column_cells`); a note under the rule says what ± and bold mean.
+    """
+    cols = TEX_COLUMNS
+    groups = report.groups
+    cells = [column_cells(groups, col) for col in cols]
+    ns = sorted({len(g.runs) for g in groups if g.runs})
+    if ns == [1]:
+        note = "One seed per $\\alpha$ (no $\\pm$); bold: best."
+    else:
+        n_words = f"$n = {ns[0]}$ seeds" if len(ns) == 1 else "$n$ seeds"
+        note = f"Mean $\\pm$ sample std over {n_words}" + (
+            " (no $\\pm$ where $n = 1$)" if 1 in ns else "") + "; bold: best."  # fmt: skip
     lines = [
         "% Generated by lsexp report. Requires \\usepackage{booktabs}.",
+        "% Test set. Mean +/- sample standard deviation (ddof 1) over the seeds of each alpha;",
+        "% bold: the best mean of a column, with as many decimals as it takes to tell it apart.",
         "\\begin{tabular}{r" + "c" * (len(cols) + 1) + "}",
         "\\toprule",
-        "$\\alpha$ & $n$ & " + " & ".join(c[1] for c in cols) + " \\\\",
+        "$\\alpha$ & $n$ & " + " & ".join(c.header for c in cols) + " \\\\",
         "\\midrule",
     ]
-    for g in report.groups:
-        cells = []
-        for name, _, scale in cols:
-            s = g.stat(name)
-            text = "--" if s.n == 0 else (
-                f"{s.mean * scale:.2f}" if s.n == 1 else
-                f"{s.mean * scale:.2f} $\\pm$ {s.std * scale:.2f}"
-            )  # fmt: skip
-            if s.n and name in best and s.mean == best[name]:
-                text = f"\\textbf{{{text}}}"
-            cells.append(text)
-        lines.append(f"{g.alpha:g} & {len(g.runs)} & " + " & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
+    for i, g in enumerate(groups):
+        row = [_tex(column[i]) for column in cells]
+        lines.append(f"{g.alpha:g} & {len(g.runs)} & " + " & ".join(row) + " \\\\")
+    lines += [
+        "\\bottomrule",
+        f"\\multicolumn{{{len(cols) + 2}}}{{l}}{{\\footnotesize {note}}} \\\\",
+        "\\end{tabular}",
+    ]
     return "\n".join(lines) + "\n"
+
+
+HTML_TABLES = [
+    ("Accuracy and calibration", [ACCURACY, NLL, BRIER, ECE, ADAPTIVE_ECE, OVERCONF]),
+    ("More calibration measures, the logit gap, and temperature scaling (TS)",
+     [CLASSWISE_ECE, DEBIASED_ECE, MEAN_CONF, LOGIT_GAP, TEMPERATURE, NLL_TS, ECE_TS]),
+]  # fmt: skip
+
+
+def html_tables(report: Report) -> list[Table]:
+    """The summary as the tables of index.html: same cells as summary.md, in narrower
+    tables that fit a laptop screen side by side with nothing hidden."""
+    groups = report.groups
+    n_bins = report.config.eval.n_bins
+    out = []
+    for title, cols in HTML_TABLES:
+        cells = [column_cells(groups, col) for col in cols]
+        rows = []
+        for i, g in enumerate(groups):
+            runs = str(len(g.runs))
+            if g.n_diverged or g.n_failed:
+                runs += f" (+{g.n_diverged} div., {g.n_failed} failed)"
+            rows.append([Cell(f"{g.alpha:g}"), Cell(runs)] + [column[i] for column in cells])
+        out.append(Table(title, ["α", "n"] + [c.header for c in cols], rows))
+    out[-1] = Table(
+        out[-1].title,
+        out[-1].headers,
+        out[-1].rows,
+        note=(
+            "Test set; mean ± sample standard deviation over the n seeds of each α (no ± "
+            "where n = 1); accuracy, ECE and confidence in %, conf. − acc. in percentage "
+            f"points. ECE: {n_bins} equal-width bins; adaptive ECE: {n_bins} equal-mass bins. "
+            "Bold: the best mean of a column. TS: temperature scaling, T fitted on the "
+            f"validation split. {MISSING}: not available. summary.csv has every number "
+            "unrounded, with 95% intervals."
+        ),
+    )
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -521,7 +676,7 @@ def write_report(sweep_dir: str | Path, interval: str = "t") -> Report:
 
     text("runs.csv", csv_text(report.run_rows))
     text("summary.csv", csv_text(summary_rows(report)))
-    text("summary.md", summary_markdown(report))
+    text("summary.md", summary_markdown(report, FIGURE_STEMS))
     text("summary.tex", summary_latex(report))
     claims = evaluate_report_claims(report)
     text("claims.json", json.dumps(claims, indent=2, allow_nan=False) + "\n")
@@ -565,6 +720,8 @@ def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
     return evaluate_claims(runs, _num_classes(report), excluded)
 
 
+FIGURE_STEMS = ["accuracy_vs_alpha", "ece_vs_alpha", "ece_ts_vs_alpha", "reliability",
+                "logit_gap", "projection"]  # fmt: skip
 FIGURE_CAPTIONS = {
     "accuracy_vs_alpha.png": ("Accuracy vs α", "Test accuracy, mean over seeds; error bars "
                               "are 95% intervals over seeds (method in the summary); "
@@ -581,16 +738,6 @@ FIGURE_CAPTIONS = {
     "projection.png": ("Penultimate layer", "Activations of three classes projected onto the "
                        "plane through their last-layer templates (Müller et al. 2019, Fig. 1)."),
 }  # fmt: skip
-
-HTML_COLUMNS = [
-    ("alpha", "α"), ("n_runs", "n"), ("n_diverged", "diverged"), ("n_failed", "failed"),
-    ("accuracy_mean", "accuracy"), ("accuracy_std", "± std"), ("nll_mean", "NLL"),
-    ("ece_mean", "ECE"), ("ece_std", "± std"), ("adaptive_ece_mean", "adaptive ECE"),
-    ("classwise_ece_mean", "classwise ECE"), ("debiased_ece_mean", "debiased ECE (l2)"),
-    ("brier_mean", "Brier"), ("overconfidence_mean", "conf. − acc."),
-    ("temperature_mean", "T"), ("ece_ts_mean", "ECE after TS"), ("nll_ts_mean", "NLL after TS"),
-    ("logit_gap_mean", "logit gap"),
-]  # fmt: skip
 
 
 def index_html(report: Report, claims: list[dict[str, Any]]) -> str:
@@ -614,13 +761,12 @@ def index_html(report: Report, claims: list[dict[str, Any]]) -> str:
         f"{sum(g.n_diverged for g in report.groups)} / "
         f"{sum(g.n_failed for g in report.groups)} / {report.n_unreadable}"
     )
-    intro = summary_markdown(report).split("\n\n")[1:3]
+    intro = summary_markdown(report).split("\n\n")[1:2]
     return render_index(
         title=f"lsexp report: {report.config.name}",
         intro_md="\n\n".join(intro),
         claims=claims,
-        summary_rows=[{**row, "alpha": f"{row['alpha']:g}"} for row in summary_rows(report)],
-        summary_columns=HTML_COLUMNS,
+        tables=html_tables(report),
         figures=figures,
         settings_yaml=config_to_yaml(report.config),
         provenance=provenance,
