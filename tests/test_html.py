@@ -303,3 +303,57 @@ def test_chromium_check_sees_a_broken_image(pngs, tmp_path):
     assert rc == 0
     assert 'data-images-ok="false"' in dom
     assert console == []
+
+
+# Measures the laid-out page from inside Chromium: table wrappers that scroll sideways,
+# and images drawn smaller than their declared (print) size.
+_MEASURE = """
+<script>
+window.addEventListener("load", function () {
+  var wide = Array.prototype.filter.call(document.querySelectorAll(".table-wrap"),
+    function (w) { return w.scrollWidth > w.clientWidth + 1; }).length;
+  var shrunk = Array.prototype.filter.call(document.images,
+    function (img) {
+      return img.getBoundingClientRect().width < 0.99 * img.getAttribute("width");
+    });
+  document.body.dataset.wideTables = String(wide);
+  document.body.dataset.shrunkImages = shrunk.map(function (i) { return i.alt; }).join("|");
+  document.body.dataset.bodyWidth = String(document.body.getBoundingClientRect().width);
+});
+</script>
+"""
+
+
+@browser
+@needs_chromium
+def test_report_page_fits_a_1400_px_window(tmp_path):
+    import warnings
+
+    from lsexp import report as rp
+    from tests.figreport import QUICKSTART_ALPHAS, synthetic_report
+
+    rep = synthetic_report(tmp_path, alphas=QUICKSTART_ALPHAS, seeds=(0, 1))
+    out = tmp_path / "report"
+    out.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        figs, _ = rp.build_figures(rep)
+        for stem, fig in figs:
+            rep.files += rp._save(fig, out, stem)
+    page = rp.index_html(rep, rp.evaluate_report_claims(rep))
+    assert page.count("<img") == 6
+    page = page.replace("</body>", _MEASURE + "</body>")
+    html_path = _write(tmp_path, "index.html", page)
+    profile = tmp_path / "profile-1400"
+    profile.mkdir()
+    proc = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,1000",
+         "--virtual-time-budget=5000", "--dump-dom", html_path.as_uri()],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0
+    dom = proc.stdout
+    assert 'data-images-ok="true"' in dom
+    assert 'data-wide-tables="0"' in dom  # every column visible without scrolling
+    assert 'data-shrunk-images=""' in dom  # every figure at its print size, legend legible
+    assert int(float(re.search(r'data-body-width="([\d.]+)"', dom).group(1))) == 1200

@@ -82,7 +82,7 @@ def test_markdown_one_unit_fixed_decimals_best_in_bold():
     assert "accuracy (%)" in md and "ECE (%)" in md and "conf. − acc. (pp)" in md
     assert "| **84.505** ± 0.000 |" in md and "| 84.501 ± 0.000 |" in md
     assert "| [84.501, 84.501] |" in md  # the interval in the column's unit and decimals
-    assert "`accuracy_vs_alpha.png`, `reliability.png`" in md
+    assert "`accuracy_vs_alpha`, `reliability`" in md and "PDF (vector) and 300-dpi PNG" in md
     assert "projection" not in md  # lists the figures written, no others
 
 
