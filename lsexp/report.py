@@ -841,9 +841,10 @@ def figure_logit_gap(report: Report):
         ax2.set_title("(b) validation split, after each epoch", fontsize=10)
     else:
         ax2.set_axis_off()
+    curves_words = "the same seed" if (s.n <= 1).all() else "mean over seeds"
     fig.suptitle(
         f"Mean logit gap (top logit − mean of the others), K = {k} classes. {_title(report)}"
-        f"\n(a): {_subtitle(report, s)}; (b): mean over seeds",
+        f"\n(a): {_subtitle(report, s)}; (b): {curves_words}",
         fontsize=9,
     )
     return fig
