@@ -508,3 +508,22 @@ def holm_adjust(decisions: Sequence[Decision]) -> list[Decision]:
         )
         for d, s, r in zip(decisions, support, refute, strict=True)
     ]
+
+
+Z975 = 1.959964  # standard normal 97.5 % quantile
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """95 % Wilson score interval of a binomial proportion k/n (Wilson 1927).
+
+    With p = k/n and z = 1.96: centre (p + z²/2n) / (1 + z²/n), half-width
+    z/(1 + z²/n) · √(p(1−p)/n + z²/4n²). Brown, Cai & DasGupta (2001) recommend it over
+    the normal (Wald) interval, which collapses to zero width at p = 0 or 1. Here: the
+    test-set resolution of one run's accuracy (n test examples).
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"expected 0 <= successes <= n and n >= 1, got {successes}/{n}")
+    p, z2 = successes / n, Z975**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z975 / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return centre - half, centre + half

@@ -201,9 +201,22 @@ def _workers_on_machine() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
+def _cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """platform.processor(), which is empty on most Linux (it reads `uname -p`), then the
+    first `model name` line of /proc/cpuinfo, then the machine type (e.g. x86_64)."""
+    if platform.processor():
+        return platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    return platform.machine()
+
+
 def provenance(device: torch.device) -> dict[str, Any]:
     """Where and with what a run was computed (not part of its identity)."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     return {
         "lsexp_version": __version__,
         "git_commit": _git_commit(),
@@ -211,7 +224,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "python_version": platform.python_version(),
         "device": str(device),
-        "device_name": name or platform.machine(),
+        "device_name": name,
         "threads": torch.get_num_threads(),
         "workers": _workers_on_machine(),  # lsexp sweep --workers N: N processes at once
         "host": socket.gethostname(),

@@ -9,18 +9,16 @@ image), so a passing check means something.
 from __future__ import annotations
 
 import base64
-import math
 import re
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lsexp.html_report import format_value, inline_markdown, render_index
+from lsexp.html_report import Cell, Table, inline_markdown, png_size, render_index
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these flags Chromium phones home (updates, sync, QUIC), which a closed network
@@ -60,11 +58,17 @@ CLAIMS = [
     {"claim": "Smoothing beats temperature scaling", "verdict": "inconclusive",
      "rule": "needs ≥ 3 seeds", "reason": "n = 2"},
 ]  # fmt: skip
-COLUMNS = [("alpha", "α"), ("n_runs", "n"), ("ece_mean", "ECE"), ("nll_mean", "NLL")]
-ROWS = [
-    {"alpha": 0.0, "n_runs": 3, "ece_mean": 0.0412345, "nll_mean": 0.51234},
-    {"alpha": 0.1, "n_runs": 3, "ece_mean": math.nan, "nll_mean": None},
-    {"alpha": 0.2, "n_runs": 0, "ece_mean": np.float64(0.02), "nll_mean": np.nan},
+TABLES = [
+    Table(
+        "Calibration",
+        ["α", "n", "ECE (%)", "NLL", "dataset"],
+        [
+            [Cell("0"), Cell("3"), Cell("4.12", "0.31"), Cell("0.512", "0.020"), Cell("mini")],
+            [Cell("0.1"), Cell("3"), Cell("—"), Cell("0.498", "0.011", best=True), Cell("mini")],
+            [Cell("0.2"), Cell("1"), Cell("-2.00", best=True), Cell("—"), Cell("mini")],
+        ],
+        note="Mean ± sample std over seeds.",
+    )
 ]
 
 
@@ -73,8 +77,7 @@ def _page(pngs: list[Path], **overrides) -> str:
         title="Label smoothing on fashion_mnist",
         intro_md="Metrics from `predictions.npz` on true labels.\n\nSecond paragraph.",
         claims=CLAIMS,
-        summary_rows=ROWS,
-        summary_columns=COLUMNS,
+        tables=TABLES,
         figures=[
             ("ECE vs alpha", pngs[0], "Mean over seeds; error bars are 95% t-intervals."),
             ("Reliability", pngs[1], "Seeds pooled, 15 equal-width bins."),
@@ -123,8 +126,23 @@ def test_images_are_the_png_files_as_data_uris(pngs):
     page = _page(pngs)
     uris = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert [base64.b64decode(u) for u in uris] == [p.read_bytes() for p in pngs]
-    # The intrinsic size is declared, so the layout does not jump while images decode.
-    assert 'width="180" height="120"' in page
+    # The size is declared, so the layout does not jump while images decode: the print
+    # size (3 x 2 in, from the PNG's 60 dpi) at 96 CSS px per inch, not 180 x 120 pixels.
+    assert 'width="288" height="192"' in page
+
+
+def test_png_size_reads_the_resolution(tmp_path):
+    fig = Figure(figsize=(2, 1), dpi=72)
+    FigureCanvasAgg(fig)
+    for dpi in (72, 130, 300):
+        fig.savefig(tmp_path / "f.png", format="png", dpi=dpi)
+        width, height, found = png_size((tmp_path / "f.png").read_bytes())
+        assert (width, height) == (2 * dpi, dpi)
+        assert found == pytest.approx(dpi, abs=0.02)  # stored as pixels per metre
+    # Without a pHYs chunk: no resolution (one CSS pixel per image pixel).
+    data = (tmp_path / "f.png").read_bytes()
+    i = data.index(b"pHYs") - 4
+    assert png_size(data[:i] + data[i + 21 :])[2] is None
 
 
 def test_user_text_is_escaped(pngs):
@@ -133,8 +151,7 @@ def test_user_text_is_escaped(pngs):
         title=EVIL,
         intro_md=f"before `{EVIL}` after {EVIL}",
         claims=[{"claim": EVIL, "verdict": "supported", "rule": EVIL, "reason": EVIL}],
-        summary_rows=[{"alpha": EVIL}],
-        summary_columns=[("alpha", EVIL)],
+        tables=[Table(EVIL, [EVIL], [[Cell(EVIL, EVIL)]], note=EVIL)],
         figures=[(EVIL, pngs[0], EVIL)],
         settings_yaml=EVIL,
         provenance={EVIL: EVIL},
@@ -145,25 +162,19 @@ def test_user_text_is_escaped(pngs):
     assert '"><script' not in page  # the alt attribute cannot be closed early
 
 
-def test_missing_numbers_show_as_dash(pngs):
+def test_summary_cells_as_given_best_bold_numbers_right_aligned(pngs):
     page = _page(pngs)
     summary = page[page.index('<table class="summary">') :]
     summary = summary[: summary.index("</table>")]
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", summary)
-    assert cells == ["0", "3", "0.04123", "0.5123",
-                     "0.1000", "3", "—", "—",
-                     "0.2000", "0", "0.02000", "—"]  # fmt: skip
+    cells = re.findall(r"<td([^>]*)>(.*?)</td>", summary)
+    assert [c[1] for c in cells[:5]] == [
+        "0", "3", '4.12 <span class="sd">± 0.31</span>', '0.512 <span class="sd">± 0.020</span>',
+        "mini"]  # fmt: skip
+    assert cells[8][1] == '<strong>0.498</strong> <span class="sd">± 0.011</span>'
+    assert cells[12][1] == "<strong>−2.00</strong>"  # a true minus sign
+    assert all(attrs == ' class="num"' for attrs, _ in cells[:4]) and cells[4][0] == ""
+    assert "<h3>Calibration</h3>" in page and "Mean ± sample std over seeds." in page
     assert "nan" not in summary.lower() and "None" not in summary
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(0.0412345, "0.04123"), (12.3456, "12.35"), (0.99996, "1.000"), (3e-7, "3.000e-07"),
-     (1234567.0, "1.235e+06"), (math.nan, "—"), (None, "—"), (math.inf, "∞"),
-     (np.float32(0.5), "0.5000"), (np.int64(7), "7"), (5, "5"), ("cifar10", "cifar10")],
-)  # fmt: skip
-def test_format_value(value, text):
-    assert format_value(value) == text
 
 
 def test_intro_allows_only_paragraphs_and_code():
@@ -171,6 +182,21 @@ def test_intro_allows_only_paragraphs_and_code():
     assert out == (
         "<p>a <code>x&lt;y</code> b ` lone backtick</p>\n<p>**not bold** &lt;b&gt;c&lt;/b&gt;</p>"
     )
+
+
+def test_claim_rules_fold_away_under_the_evidence(pngs):
+    page = _page(pngs)
+    claims = page[page.index('<table class="claims">') :]
+    claims = claims[: claims.index("</table>")]
+    assert "<th>Rule</th>" not in claims  # no column of rules
+    for c in CLAIMS:
+        rule = c["rule"].replace("<", "&lt;").replace(">", "&gt;")
+        assert (
+            f'<details class="rule"><summary>Decision rule</summary><p>{rule}</p></details>'
+            in claims
+        )
+    assert "color: var(--muted); font-size: .85em" not in page  # not small grey text
+    assert 'addEventListener("beforeprint"' in page  # printed open
 
 
 def test_claims_section_left_out_without_claims(pngs):
@@ -277,3 +303,57 @@ def test_chromium_check_sees_a_broken_image(pngs, tmp_path):
     assert rc == 0
     assert 'data-images-ok="false"' in dom
     assert console == []
+
+
+# Measures the laid-out page from inside Chromium: table wrappers that scroll sideways,
+# and images drawn smaller than their declared (print) size.
+_MEASURE = """
+<script>
+window.addEventListener("load", function () {
+  var wide = Array.prototype.filter.call(document.querySelectorAll(".table-wrap"),
+    function (w) { return w.scrollWidth > w.clientWidth + 1; }).length;
+  var shrunk = Array.prototype.filter.call(document.images,
+    function (img) {
+      return img.getBoundingClientRect().width < 0.99 * img.getAttribute("width");
+    });
+  document.body.dataset.wideTables = String(wide);
+  document.body.dataset.shrunkImages = shrunk.map(function (i) { return i.alt; }).join("|");
+  document.body.dataset.bodyWidth = String(document.body.getBoundingClientRect().width);
+});
+</script>
+"""
+
+
+@browser
+@needs_chromium
+def test_report_page_fits_a_1400_px_window(tmp_path):
+    import warnings
+
+    from lsexp import report as rp
+    from tests.figreport import QUICKSTART_ALPHAS, synthetic_report
+
+    rep = synthetic_report(tmp_path, alphas=QUICKSTART_ALPHAS, seeds=(0, 1))
+    out = tmp_path / "report"
+    out.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        figs, _ = rp.build_figures(rep)
+        for stem, fig in figs:
+            rep.files += rp._save(fig, out, stem)
+    page = rp.index_html(rep, rp.evaluate_report_claims(rep))
+    assert page.count("<img") == 6
+    page = page.replace("</body>", _MEASURE + "</body>")
+    html_path = _write(tmp_path, "index.html", page)
+    profile = tmp_path / "profile-1400"
+    profile.mkdir()
+    proc = subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,1000",
+         "--virtual-time-budget=5000", "--dump-dom", html_path.as_uri()],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0
+    dom = proc.stdout
+    assert 'data-images-ok="true"' in dom
+    assert 'data-wide-tables="0"' in dom  # every column visible without scrolling
+    assert 'data-shrunk-images=""' in dom  # every figure at its print size, legend legible
+    assert int(float(re.search(r'data-body-width="([\d.]+)"', dom).group(1))) == 1200

@@ -7,6 +7,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
 
 from lsexp import plots  # noqa: E402
 from lsexp.metrics import reliability_bins  # noqa: E402
@@ -20,10 +22,23 @@ def test_sparse_reliability_bins_are_faded_and_counted():
     labels = np.concatenate([(rng.uniform(size=3000) > conf[:3000]).astype(int), [0, 0, 0]])
     bins = reliability_bins(probs, labels, n_bins=10)
     fig, ax = plt.subplots()
-    plots.reliability(ax, bins, title="t", ece_text="e")
-    texts = [t.get_text() for t in ax.texts]
-    assert "n=3" in texts  # the sparse bin carries its count
-    assert sum(t.startswith("n=") for t in texts) == 1  # dense bins do not
-    labels_drawn = ax.get_legend_handles_labels()[1]
-    assert f"bin with < {plots.SPARSE_BIN} examples" in labels_drawn
+    plots.reliability(ax, bins, title="t")
+    # The count stands over its bin on a top axis, off the bars; dense bins have none.
+    (top,) = ax.child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == ["3"]
+    np.testing.assert_allclose(top.get_xticks(), [0.05])  # bin (0, 0.1]: 0.1 is its right edge
+    assert not ax.texts
+    faded = [p for p in ax.patches if p.get_facecolor() == to_rgba(plots.SPARSE_BAR["facecolor"])]
+    assert len(faded) == 1 and faded[0].get_height() == pytest.approx(1.0)  # 3 of 3 right
+    labels = [label for _, label in plots.reliability_legend_handles(sparse=True)]
+    assert f"bin with < {plots.SPARSE_BIN} examples\n(count above the panel)" in labels
     plt.close(fig)
+
+
+def test_alpha_styles_differ_in_marker_and_dash_not_only_colour():
+    alphas = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    styles = plots.alpha_styles(alphas)
+    assert len({(s["marker"], s["ls"]) for s in styles.values()}) == len(alphas)
+    # Neighbours differ in marker and dash as well as in colour.
+    for a, b in zip(alphas[:-1], alphas[1:], strict=True):
+        assert styles[a]["marker"] != styles[b]["marker"] and styles[a]["ls"] != styles[b]["ls"]
