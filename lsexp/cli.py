@@ -515,12 +515,7 @@ def _print_report_table(rep) -> None:
     """The headline numbers, narrow enough for an 80-column terminal (all of them are in
     the report's summary files)."""
     n_bins = rep.config.eval.n_bins
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        caption=f"test set, mean ± std over seeds; accuracy, ECE, conf − acc in %; ECE: {n_bins} "
-        "equal-width bins; TS: after temperature scaling",
-    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("α", "n", "accuracy", "NLL", "ECE", "ECE (TS)", "conf − acc"):
         table.add_column(col, justify="right", no_wrap=True)
     for g in rep.groups:
@@ -537,6 +532,9 @@ def _print_report_table(rep) -> None:
                       pm("nll", 1, 3), pm("ece", 100, 2), pm("ece_ts", 100, 2),
                       pm("overconfidence", 100, 2))  # fmt: skip
     out.print(table)
+    caption = (f"Test set, mean ± std over seeds; accuracy, ECE and conf − acc in %; ECE "
+               f"with {n_bins} equal-width bins; TS: after temperature scaling.")  # fmt: skip
+    out.print(caption, markup=False)
     if any(g.n_diverged or g.n_failed for g in rep.groups):
         out.print("n +k✗: k runs diverged or failed, left out of the means", markup=False)
 

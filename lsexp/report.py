@@ -167,6 +167,7 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
                          "run_dir": run.path.name})  # fmt: skip
             continue
         try:
+            run.check()
             row, logits, labels = _run_row(run, n_bins)
             history = run.history()
         except (OSError, RunFileError) as e:
@@ -954,7 +955,7 @@ def _write_files(report: Report, out: Path) -> None:
     claims = evaluate_report_claims(report)
     text("claims.json", json.dumps(claims, indent=2, allow_nan=False) + "\n")
     text("claims.md", claims_markdown(claims))
-    text("index.html", index_html(report, claims))
+    text("index.html", index_html(report, claims, out))
 
 
 def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
@@ -1015,12 +1016,12 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
     }  # fmt: skip
 
 
-def index_html(report: Report, claims: list[dict[str, Any]]) -> str:
-    """report/index.html: one self-contained page with claims, tables, figures, settings."""
+def index_html(report: Report, claims: list[dict[str, Any]], out: Path) -> str:
+    """report/index.html: one self-contained page with claims, tables, figures, settings;
+    the figures are read from `out`, the folder the report is being built in."""
     from lsexp.config import config_to_yaml
     from lsexp.html_report import render_index
 
-    out = ResultsStore(report.sweep_dir).report_dir
     figures = [
         (title, out / f"{stem}.png", caption)
         for stem, (title, caption) in figure_captions(report).items()

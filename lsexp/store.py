@@ -211,6 +211,10 @@ class StoredRun:
         """val_logits, val_labels, test_logits, test_labels, checked (RunFileError if not)."""
         return read_predictions(self.path / PREDICTIONS_FILE)
 
+    def check(self) -> None:
+        """RunFileError unless the run's files are as it wrote them (see check_run_files)."""
+        check_run_files(self.path, self.record)
+
     def penultimate(self) -> dict[str, np.ndarray] | None:
         """Penultimate activations of a few test examples (None for older runs)."""
         path = self.path / PENULTIMATE_FILE
@@ -290,6 +294,18 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_run_files(path: Path, record: dict[str, Any]) -> None:
+    """Raise RunFileError unless a done run's files read back as lsexp wrote them: the
+    predictions and history parse, and each file matches the digest run.json recorded."""
+    read_predictions(path / PREDICTIONS_FILE)
+    read_history(path / HISTORY_FILE)
+    for name, digest in (record.get("files") or {}).items():
+        if name not in (PREDICTIONS_FILE, HISTORY_FILE, PENULTIMATE_FILE):
+            continue
+        if not (path / name).is_file() or file_digest(path / name) != digest:
+            raise RunFileError(f"{name} was changed after the run wrote it")
 
 
 @dataclass(frozen=True)
@@ -684,13 +700,7 @@ class ResultsStore:
         if status != "done":
             return RunState(status)
         try:
-            read_predictions(path / PREDICTIONS_FILE)
-            read_history(path / HISTORY_FILE)
-            for name, digest in (record.get("files") or {}).items():
-                if name not in (PREDICTIONS_FILE, HISTORY_FILE, PENULTIMATE_FILE):
-                    continue
-                if not (path / name).is_file() or file_digest(path / name) != digest:
-                    raise RunFileError(f"{name} was changed after the run wrote it")
+            check_run_files(path, record)
         except RunFileError as e:
             return RunState("pending", str(e))
         return RunState("done")

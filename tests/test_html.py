@@ -340,7 +340,7 @@ def test_report_page_fits_a_1400_px_window(tmp_path):
         figs, _ = rp.build_figures(rep)
         for stem, fig in figs:
             rep.files += rp._save(fig, out, stem)
-    page = rp.index_html(rep, rp.evaluate_report_claims(rep))
+    page = rp.index_html(rep, rp.evaluate_report_claims(rep), out)
     assert page.count("<img") == 6
     page = page.replace("</body>", _MEASURE + "</body>")
     html_path = _write(tmp_path, "index.html", page)

@@ -241,7 +241,7 @@ def test_a_malicious_pickle_in_predictions_runs_no_code(tmp_path):
     assert b"system" in target.read_bytes()  # the payload is really in the file
     rep = CliRunner().invoke(app, ["report", str(out)])
     assert rep.exit_code == 0
-    assert "unreadable predictions" in rep.output
+    assert "predictions.npz holds Python objects" in rep.output
     assert not _Evil.marker.exists()
 
 
