@@ -74,10 +74,10 @@ def floor_seconds_per_epoch(root: str, batch_size: int, width: int, steps: int =
     images (no indexing, no eval), in the memory layout lsexp's engine picks for this
     device, so the floor is its own. 20 distinct batches, cycled; `steps` timed steps after
     5 warm-up steps, scaled to one epoch of the 55k training images."""
-    from lsexp.data import load_splits
-    from lsexp.engine import engine_settings
-    from lsexp.objectives import smoothed_cross_entropy
-    from lsexp.models import build_model
+    from lsexp.training.data import load_splits
+    from lsexp.training.engine import engine_settings
+    from lsexp.training.models import build_model
+    from lsexp.training.objectives import smoothed_cross_entropy
 
     splits = load_splits("fashion_mnist", Path(root), val_size=5000)
     torch.manual_seed(0)

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from lsexp import engine  # noqa: E402
 from lsexp.config import load_config  # noqa: E402
-from lsexp.data import DATASETS, Splits  # noqa: E402
+from lsexp.training.data import DATASETS, Splits  # noqa: E402
 
 
 def synthetic_splits(device: torch.device, sizes: tuple[int, int, int]) -> Splits:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from lsexp.models import build_model
+from lsexp.training.models import build_model
 
 
 def evaluate(model, loader) -> tuple[float, float]:

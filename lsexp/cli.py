@@ -29,8 +29,8 @@ from lsexp.errors import (
     ConfigError,
     LsexpError,
 )
-from lsexp.progress import PlainObserver, RichObserver
-from lsexp.workers import PARENT_ENV, WORKERS_ENV
+from lsexp.running.progress import PlainObserver, RichObserver
+from lsexp.running.workers import PARENT_ENV, WORKERS_ENV
 
 EPILOG = """\
 \b
@@ -209,9 +209,9 @@ def sweep(
     ] = 1,
 ) -> None:
     """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
-    from lsexp.cluster import SlurmOptions, parse_shard, submit
     from lsexp.config import load_config
-    from lsexp.sweep import default_out_dir, run_sweep
+    from lsexp.running.cluster import SlurmOptions, parse_shard, submit
+    from lsexp.running.sweep import default_out_dir, run_sweep
 
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
@@ -308,8 +308,8 @@ def _sweep_with_workers(
     """The parent of `--workers N`: checks, holds the folder lock, runs the workers."""
     import torch
 
-    from lsexp.sweep import RunOutcome, SweepResult, is_pending, prepare, stored_summary
-    from lsexp.workers import combine_exit_codes, run_workers, worker_command
+    from lsexp.running.sweep import RunOutcome, SweepResult, is_pending, prepare, stored_summary
+    from lsexp.running.workers import combine_exit_codes, run_workers, worker_command
 
     prep = prepare(config, target, retry_failed=retry_failed, force_new=force_new)
     for warning in prep.warnings:
@@ -357,7 +357,7 @@ def _job_failed(job) -> bool:
 
 
 def _interrupted() -> type[Exception]:
-    from lsexp.engine import Interrupted
+    from lsexp.training.engine import Interrupted
 
     return Interrupted
 
@@ -365,8 +365,8 @@ def _interrupted() -> type[Exception]:
 def _dry_run(config, target, retry_failed, force_new, shard_spec) -> None:
     """The plan and every check the real sweep makes; exit 2 where the sweep would stop."""
     from lsexp.errors import DataError
-    from lsexp.store import ResultsStore, plan_runs
-    from lsexp.sweep import prepare, select_shard
+    from lsexp.results.store import ResultsStore, plan_runs
+    from lsexp.running.sweep import prepare, select_shard
 
     try:
         prep = prepare(config, target, retry_failed=retry_failed, force_new=force_new,
@@ -388,7 +388,7 @@ def _dry_run(config, target, retry_failed, force_new, shard_spec) -> None:
 
 
 def _print_plan(config, target, plan, states, retry_failed) -> None:
-    from lsexp.sweep import is_pending
+    from lsexp.running.sweep import is_pending
 
     table = Table(title=f"plan for {config.name} -> {target}")
     for col in ("alpha", "seed", "run", "state"):
@@ -442,7 +442,7 @@ def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
     skipped with a warning, so one broken folder does not stop the report of the others.
     A folder named on the command line that is broken is an error (exit 2).
     """
-    from lsexp.store import ResultsStore, find_sweeps
+    from lsexp.results.store import ResultsStore, find_sweeps
 
     named = dirs is not None and len(dirs) > 0
     for d in dirs or [Path("results")]:
@@ -490,7 +490,7 @@ def report(
     ] = None,
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
-    from lsexp.report import write_report
+    from lsexp.reporting.report import write_report
 
     n_unreadable = 0
     with _errors():
@@ -550,7 +550,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The plan of each sweep and the state of every run."""
-    from lsexp.store import ResultsStore, plan_runs
+    from lsexp.results.store import ResultsStore, plan_runs
 
     with _errors():
         report_data = []
@@ -601,7 +601,7 @@ def data_fetch(
     root: RootOption = None,
 ) -> None:
     """Download a dataset with torchvision (needs internet)."""
-    from lsexp.data import fetch_dataset
+    from lsexp.training.data import fetch_dataset
 
     with _errors():
         path = fetch_dataset(name, root)
@@ -620,7 +620,7 @@ def data_import(
     root: RootOption = None,
 ) -> None:
     """Copy a local copy of a dataset into the dataset folder (no network)."""
-    from lsexp.data import import_dataset
+    from lsexp.training.data import import_dataset
 
     with _errors():
         path = import_dataset(name, source, root)
@@ -630,7 +630,7 @@ def data_import(
 @data_app.command("check")
 def data_check(root: RootOption = None) -> None:
     """Which datasets are present, where, and whether they are complete."""
-    from lsexp.data import DATASET_NAMES, check_dataset
+    from lsexp.training.data import DATASET_NAMES, check_dataset
 
     with _errors():
         statuses = [check_dataset(n, root) for n in DATASET_NAMES]

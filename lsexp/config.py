@@ -112,7 +112,7 @@ class TrainConfig(_Strict):
     )
     recipe: Literal["standard", "airbench94"] = Field(
         default="standard",
-        description="airbench94: Jordan 2024's fast CIFAR recipe (see lsexp/airbench.py); "
+        description="airbench94: Jordan 2024's fast CIFAR recipe (see lsexp/training/airbench.py); "
         "lr and weight_decay are then per 1024 examples, as in the paper.",
     )
 

@@ -104,7 +104,7 @@ def tiny_config_file(tmp_path: Path) -> Path:
 
 def fail_runs_at_alpha(monkeypatch, alpha: float):
     """Make `sweep.train_run` raise for one alpha (a simulated OOM); returns the real one."""
-    from lsexp import sweep
+    from lsexp.running import sweep
 
     real = sweep.train_run
 

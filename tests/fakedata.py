@@ -185,7 +185,7 @@ def write_fake_cifar(
         meta_file = "batches.meta"
         meta = {"num_cases_per_batch": n_per_batch, "label_names": CIFAR10_NAMES, "num_vis": 3072}
     else:
-        from lsexp.data import DATASETS  # the real fine names, in label order
+        from lsexp.training.data import DATASETS  # the real fine names, in label order
 
         meta_file = "meta"
         meta = {

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from lsexp.config import validate
-from lsexp.report import AlphaGroup, Report, run_metrics
+from lsexp.reporting.report import AlphaGroup, Report, run_metrics
 from tests.conftest import tiny_config_dict
 
 QUICKSTART_ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)

@@ -1,4 +1,4 @@
-"""The airbench94 recipe (lsexp/airbench.py): each piece against the paper's definition.
+"""The airbench94 recipe (lsexp/training/airbench.py): each piece against the paper's definition.
 
 The reference computations here are written independently of the implementation: the
 paper's optimizer in its own units (loss summed over the batch), its triangle schedule,
@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsexp import airbench, engine
 from lsexp.config import (
     config_data,
     config_to_yaml,
@@ -23,9 +22,10 @@ from lsexp.config import (
     stable_hash,
     validate,
 )
-from lsexp.data import DATASETS, Splits
 from lsexp.errors import ConfigError
-from lsexp.models import build_model, count_parameters
+from lsexp.training import airbench, engine
+from lsexp.training.data import DATASETS, Splits
+from lsexp.training.models import build_model, count_parameters
 from tests.conftest import REPO, tiny_config_dict
 
 CPU = torch.device("cpu")
@@ -290,7 +290,7 @@ def test_stored_fast_config_round_trips(tmp_path):
     path.write_text(config_to_yaml(config))
     again = load_config(path)
     assert again.identity() == config.identity()
-    # What a submitit array task validates again (lsexp.cluster) round-trips too.
+    # What a submitit array task validates again (lsexp.running.cluster) round-trips too.
     assert validate(config_data(config), "<task>") == config
 
 
@@ -401,7 +401,7 @@ def test_recipe_uses_lookahead_whitening_and_tta(rgb_splits, monkeypatch):
 
 
 def test_flip_augmentation_is_not_applied_to_grayscale(monkeypatch):
-    from lsexp.data import load_splits
+    from lsexp.training.data import load_splits
 
     splits = load_splits("fashion_mnist_mini", None, val_size=500)
     small = dataclasses.replace(splits, train_x=splits.train_x[:256], train_y=splits.train_y[:256])

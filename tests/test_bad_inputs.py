@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lsexp.progress import SweepClock
+from lsexp.running.progress import SweepClock
 from tests.conftest import run_lsexp, tiny_config_dict
 from tests.fakedata import write_fake_mnist
 

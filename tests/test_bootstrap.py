@@ -1,5 +1,5 @@
-"""Tests for lsexp.bootstrap: every replicate against a brute-force recomputation on the
-materialised resample (with lsexp.metrics), paired structure, reproducibility, and coverage
+"""Tests for lsexp.analysis.bootstrap: every replicate against a brute-force recomputation on the
+materialised resample (with lsexp.analysis.metrics), paired structure, reproducibility, and coverage
 on synthetic sweeps whose true difference is known."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from lsexp import metrics
-from lsexp.bootstrap import (
+from lsexp.analysis import metrics
+from lsexp.analysis.bootstrap import (
     ACCURACY,
     BRIER,
     NLL,
@@ -20,7 +20,7 @@ from lsexp.bootstrap import (
     generic_statistic,
     hierarchical_bootstrap,
 )
-from lsexp.stats import SUPPORTED, paired_t, superiority_test
+from lsexp.analysis.stats import SUPPORTED, paired_t, superiority_test
 
 # ---------------------------------------------------------------------------------------
 # Data

@@ -1,5 +1,5 @@
-"""Tests for lsexp.calibration: temperature scaling recovers a known T, matches a brute-force
-grid minimiser, and stays finite and in bounds on degenerate and extreme inputs."""
+"""Tests for lsexp.analysis.calibration: temperature scaling recovers a known T, matches a
+brute-force grid minimiser, and stays finite and in bounds on degenerate and extreme inputs."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from lsexp import calibration
-from lsexp.calibration import T_MAX, T_MIN, apply_temperature, fit_temperature
-from lsexp.metrics import nll_from_logits, softmax
+from lsexp.analysis import calibration
+from lsexp.analysis.calibration import T_MAX, T_MIN, apply_temperature, fit_temperature
+from lsexp.analysis.metrics import nll_from_logits, softmax
 
 # ---------------------------------------------------------------------------------------
 # Data and references

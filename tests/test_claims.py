@@ -9,15 +9,15 @@ import random
 import numpy as np
 import pytest
 
-from lsexp.claims import (
+from lsexp.analysis.claims import (
     CAP_TOLERANCE,
     NEAR_BEST_MARGIN,
     RunResult,
     claims_markdown,
     evaluate_claims,
 )
-from lsexp.metrics import optimal_logit_gap
-from lsexp.stats import summarize
+from lsexp.analysis.metrics import optimal_logit_gap
+from lsexp.analysis.stats import summarize
 
 K = 10
 ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)

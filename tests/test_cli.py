@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lsexp.config import validate
-from lsexp.sweep import run_sweep
+from lsexp.running.sweep import run_sweep
 from tests.conftest import REPO, run_lsexp, tiny_config_dict
 from tests.fakedata import write_fake_cifar, write_fake_mnist
 
@@ -98,7 +98,7 @@ def test_bad_override_and_bad_device_exit_2(tmp_path):
 
 
 def test_locked_folder_exits_3(tmp_path):
-    from lsexp.store import ResultsStore
+    from lsexp.results.store import ResultsStore
 
     cfg = write_config(tmp_path / "tiny.yaml")
     with ResultsStore(tmp_path / "results" / "tiny").lock():
@@ -179,8 +179,8 @@ def test_real_fashion_mnist_import_and_sweep(tmp_path):
 def test_compile_flag_reaches_every_run(tmp_path, monkeypatch, tiny_config_file):
     from typer.testing import CliRunner
 
-    from lsexp import engine
     from lsexp.cli import app
+    from lsexp.training import engine
 
     monkeypatch.setattr(engine, "COMPILE_BACKEND", "eager")  # no C++ compiler needed
     out = tmp_path / "out"

@@ -18,12 +18,12 @@ import yaml
 from typer.testing import CliRunner
 
 from lsexp.cli import app
-from lsexp.cluster import _array_task, _SlurmStop, parse_shard, signal_delay_s
 from lsexp.config import config_data, validate
 from lsexp.errors import EXIT_USAGE, LsexpError
-from lsexp.report import write_report
-from lsexp.store import CLAIM_FILE, ResultsStore, plan_runs
-from lsexp.sweep import run_sweep, select_shard
+from lsexp.reporting.report import write_report
+from lsexp.results.store import CLAIM_FILE, ResultsStore, plan_runs
+from lsexp.running.cluster import _array_task, _SlurmStop, parse_shard, signal_delay_s
+from lsexp.running.sweep import run_sweep, select_shard
 from tests.conftest import run_lsexp, tiny_config_dict
 
 SIX_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.3], "seeds": [0, 1]}}

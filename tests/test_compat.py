@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lsexp.config import load_config
-from lsexp.store import ResultsStore, plan_runs
+from lsexp.results.store import ResultsStore, plan_runs
 from tests.conftest import run_lsexp
 
 FIXTURES = Path(__file__).parent / "fixtures"

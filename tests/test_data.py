@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from lsexp import data
-from lsexp.data import (
+from lsexp.errors import DataError
+from lsexp.training import data
+from lsexp.training.data import (
     DATASET_NAMES,
     DATASETS,
     check_dataset,
@@ -22,7 +23,6 @@ from lsexp.data import (
     load_splits,
     require_dataset,
 )
-from lsexp.errors import DataError
 from tests.fakedata import (
     IDX_FILES,
     decode_index,

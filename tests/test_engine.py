@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from lsexp import engine
-from lsexp.augment import random_crop_flip
 from lsexp.config import validate
-from lsexp.data import load_splits
-from lsexp.engine import train_run
-from lsexp.objectives import OBJECTIVES
-from lsexp.recipes import lr_lambda
+from lsexp.training import engine
+from lsexp.training.augment import random_crop_flip
+from lsexp.training.data import load_splits
+from lsexp.training.engine import train_run
+from lsexp.training.objectives import OBJECTIVES
+from lsexp.training.recipes import lr_lambda
 from tests.conftest import tiny_config_dict
 
 CPU = torch.device("cpu")

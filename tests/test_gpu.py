@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from lsexp import engine
 from lsexp.config import validate
+from lsexp.training import engine
 from tests.conftest import tiny_config_dict
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

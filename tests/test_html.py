@@ -18,7 +18,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lsexp.html_report import Cell, Table, inline_markdown, png_size, render_index
+from lsexp.reporting.html_report import Cell, Table, inline_markdown, png_size, render_index
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without these flags Chromium phones home (updates, sync, QUIC), which a closed network
@@ -329,7 +329,7 @@ window.addEventListener("load", function () {
 def test_report_page_fits_a_1400_px_window(tmp_path):
     import warnings
 
-    from lsexp import report as rp
+    from lsexp.reporting import report as rp
     from tests.figreport import QUICKSTART_ALPHAS, synthetic_report
 
     rep = synthetic_report(tmp_path, alphas=QUICKSTART_ALPHAS, seeds=(0, 1))

@@ -1,6 +1,7 @@
-"""Tests for lsexp.metrics: slow reference loops, properties, and torchmetrics as an outside check.
+"""Tests for lsexp.analysis.metrics: slow reference loops, properties, and torchmetrics as an
+outside check.
 
-The binning convention pinned here (DESIGN.md, "Metrics"): bin b = (b/M, (b+1)/M], a value
+The binning convention pinned here (docs/architecture.md, "Conventions"): bin b = (b/M, (b+1)/M], a value
 exactly on an edge goes to the lower bin, 0 to the first bin and 1.0 to the last.
 """
 
@@ -17,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.functional.classification import multiclass_calibration_error
 
-from lsexp import metrics
-from lsexp.metrics import (
+from lsexp.analysis import metrics
+from lsexp.analysis.metrics import (
     ReliabilityBins,
     accuracy,
     adaptive_ece,

@@ -1,4 +1,5 @@
-"""Tests for lsexp.metrics.debiased_l2_ce (formerly debiased_ece) and ece_bootstrap_interval.
+"""Tests for lsexp.analysis.metrics.debiased_l2_ce (formerly debiased_ece) and
+ece_bootstrap_interval.
 
 debiased_l2_ce is checked against a slow port of p-lambda/verified_calibration's
 ``get_calibration_error(probs, labels, p=2, debias=True, mode='top-label')`` for continuous
@@ -15,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from lsexp.metrics import (
+from lsexp.analysis.metrics import (
     _debiased_squared_ce,
     _equal_width_bin_index,
     _resampled_ece,

@@ -1,4 +1,4 @@
-"""Tests for smooth ECE, the estimator panel and the ECE noise floor (lsexp.metrics).
+"""Tests for smooth ECE, the estimator panel and the ECE noise floor (lsexp.analysis.metrics).
 
 Smooth ECE is checked against a direct float64 evaluation of the paper's integral (Błasiok &
 Nakkiran 2023: reflected Gaussian kernel, no grid, no FFT), against the authors' ``relplot``
@@ -15,7 +15,7 @@ import pytest
 import relplot
 from scipy.stats import binom
 
-from lsexp.metrics import (
+from lsexp.analysis.metrics import (
     PANEL_BINS,
     adaptive_ece,
     calibration_noise_floor,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lsexp.models import MODEL_NAMES, build_model, count_parameters
-from lsexp.objectives import smoothed_cross_entropy
+from lsexp.training.models import MODEL_NAMES, build_model, count_parameters
+from lsexp.training.objectives import smoothed_cross_entropy
 
 INPUTS = {"gray28": (1, 28), "rgb32": (3, 32)}  # (channels, image size)
 

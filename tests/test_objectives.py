@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lsexp.objectives import smoothed_cross_entropy
+from lsexp.training.objectives import smoothed_cross_entropy
 
 ALPHAS = (0.0, 0.05, 0.1, 0.5, 0.99)
 NUM_CLASSES = (2, 10, 100)

@@ -1,4 +1,4 @@
-"""Tests for lsexp.posthoc: each calibrator recovers a known answer on synthetic data, the
+"""Tests for lsexp.analysis.posthoc: each calibrator recovers a known answer on synthetic data, the
 top-label methods never reverse the order of confidences, and bad input gives a clear
 error with exit code 2."""
 
@@ -13,11 +13,10 @@ import pytest
 from scipy.optimize import approx_fprime
 from sklearn.isotonic import IsotonicRegression
 
-from lsexp import posthoc
-from lsexp.calibration import fit_temperature
-from lsexp.errors import EXIT_USAGE, CalibrationError, ConfigError
-from lsexp.metrics import all_metrics, ece, log_softmax, nll_from_logits, softmax
-from lsexp.posthoc import (
+from lsexp.analysis import posthoc
+from lsexp.analysis.calibration import fit_temperature
+from lsexp.analysis.metrics import all_metrics, ece, log_softmax, nll_from_logits, softmax
+from lsexp.analysis.posthoc import (
     CALIBRATORS,
     fit_histogram_binning,
     fit_isotonic,
@@ -26,6 +25,7 @@ from lsexp.posthoc import (
     parse_calibrators,
     top_label_probs,
 )
+from lsexp.errors import EXIT_USAGE, CalibrationError, ConfigError
 
 # ---------------------------------------------------------------------------------------
 # Synthetic data
@@ -157,7 +157,7 @@ def test_matrix_scaling_hundred_classes_at_a_fixed_strength() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Temperature scaling: the wrapper is lsexp.calibration
+# Temperature scaling: the wrapper is lsexp.analysis.calibration
 # ---------------------------------------------------------------------------------------
 
 

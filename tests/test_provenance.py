@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from lsexp import sweep
+from lsexp.running import sweep
 
 
 def test_cpu_name_comes_from_cpuinfo_when_platform_gives_none(tmp_path, monkeypatch):

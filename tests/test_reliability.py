@@ -16,11 +16,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lsexp import store, sweep
 from lsexp.cli import app
 from lsexp.config import validate
-from lsexp.store import ResultsStore
-from lsexp.sweep import run_sweep
+from lsexp.results import store
+from lsexp.results.store import ResultsStore
+from lsexp.running import sweep
+from lsexp.running.sweep import run_sweep
 from tests.conftest import fail_runs_at_alpha, run_lsexp, tiny_config_dict
 
 FOUR_RUNS = {"sweep": {"alpha": [0.0, 0.1, 0.2, 0.3], "seeds": [0]}}
@@ -131,7 +132,7 @@ def test_lock_names_the_holder_and_is_freed_when_the_holder_dies(tmp_path):
     out = tmp_path / "out"
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom lsexp.store import ResultsStore\n"
+         "import sys, time\nfrom lsexp.results.store import ResultsStore\n"
          f"with ResultsStore({str(out)!r}).lock():\n"
          "    print('locked', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True,

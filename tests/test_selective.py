@@ -1,4 +1,4 @@
-"""Tests for lsexp.selective: hand-computed risk-coverage cases, the oracle closed form, a
+"""Tests for lsexp.analysis.selective: hand-computed risk-coverage cases, the oracle closed form, a
 float64 reference loop, ties broken in expectation (checked against every tie order),
 invariance to monotone transforms, and TorchUncertainty's formulas re-implemented here."""
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from lsexp import selective
-from lsexp.metrics import softmax
-from lsexp.selective import (
+from lsexp.analysis import selective
+from lsexp.analysis.metrics import softmax
+from lsexp.analysis.selective import (
     SCORES,
     max_logit_score,
     msp_score,

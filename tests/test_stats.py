@@ -1,5 +1,5 @@
-"""Tests for lsexp.stats: t quantiles against a printed table, paired tests and TOST against
-statsmodels, Holm against statsmodels' multipletests and a hand-computed case, and the
+"""Tests for lsexp.analysis.stats: t quantiles against a printed table, paired tests and TOST
+against statsmodels, Holm against statsmodels' multipletests and a hand-computed case, and the
 verdict each test returns on intervals placed by hand."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.weightstats import DescrStatsW, ttost_paired
 
-from lsexp.stats import (
+from lsexp.analysis.stats import (
     ALPHA,
     INCONCLUSIVE,
     LEVEL,

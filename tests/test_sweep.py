@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lsexp import metrics, store, sweep
+from lsexp.analysis import metrics
 from lsexp.config import validate
 from lsexp.errors import DataError, LockedError, ResultsError
-from lsexp.report import write_report
-from lsexp.store import ResultsStore, atomic_write_bytes, plan_runs
-from lsexp.sweep import run_sweep
+from lsexp.reporting.report import write_report
+from lsexp.results import store
+from lsexp.results.store import ResultsStore, atomic_write_bytes, plan_runs
+from lsexp.running import sweep
+from lsexp.running.sweep import run_sweep
 from tests.conftest import fail_runs_at_alpha, tiny_config_dict
 
 
@@ -261,7 +263,7 @@ def test_report_has_temperature_scaling_and_debiased_columns(finished):
 
 
 def test_penultimate_sample_is_saved_and_projects_onto_the_template_plane(finished):
-    from lsexp.report import projection_points
+    from lsexp.reporting.report import projection_points
 
     out, _ = finished
     run_dir = next(out.glob("runs/*a0.00*"))
@@ -298,7 +300,7 @@ def test_report_writes_claims_and_a_self_contained_page(finished):
 
 
 def test_report_bootstrap_interval_option(finished, tmp_path):
-    from lsexp.stats import summarize
+    from lsexp.analysis.stats import summarize
 
     s = summarize([0.80, 0.82, 0.84, 0.86], "bootstrap")
     assert s.ci_low >= 0.80 and s.ci_high <= 0.86 and s.ci_low < s.mean < s.ci_high

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lsexp import report as rp
 from lsexp.config import validate
-from lsexp.report import METRIC_NAMES, AlphaGroup, Report
+from lsexp.reporting import report as rp
+from lsexp.reporting.report import METRIC_NAMES, AlphaGroup, Report
 from tests.conftest import tiny_config_dict
 
 

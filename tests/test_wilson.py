@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lsexp.stats import wilson_interval
+from lsexp.analysis.stats import wilson_interval
 
 
 def test_wilson_interval_closed_form_case():

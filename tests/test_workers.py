@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lsexp.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_RUN_FAILED, EXIT_USAGE
-from lsexp.workers import combine_exit_codes, threads_per_worker, worker_command
+from lsexp.running.workers import combine_exit_codes, threads_per_worker, worker_command
 from tests.conftest import run_lsexp, tiny_config_dict
 
 

@@ -22,14 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from lsexp import metrics, plots
-from lsexp.calibration import apply_temperature, fit_temperature
-from lsexp.claims import RunResult as ClaimRun
-from lsexp.claims import claims_markdown, evaluate_claims
+from lsexp.analysis import metrics
+from lsexp.analysis.calibration import apply_temperature, fit_temperature
+from lsexp.analysis.claims import RunResult as ClaimRun
+from lsexp.analysis.claims import claims_markdown, evaluate_claims
+from lsexp.analysis.stats import INTERVAL_METHODS, Summary, summarize, wilson_interval
 from lsexp.config import SweepConfig
-from lsexp.html_report import MISSING, Cell, Table
-from lsexp.stats import INTERVAL_METHODS, Summary, summarize, wilson_interval
-from lsexp.store import (
+from lsexp.reporting import plots
+from lsexp.reporting.html_report import MISSING, Cell, Table
+from lsexp.results.store import (
     ResultsStore,
     RunFileError,
     StoredRun,
@@ -733,7 +734,7 @@ def figure_projection(report: Report):
 
 
 def _class_names(report: Report) -> tuple[str, ...]:
-    from lsexp.data import DATASETS
+    from lsexp.training.data import DATASETS
 
     info = DATASETS.get(report.config.data.name)
     return info.classes if info is not None else ()
@@ -1020,7 +1021,7 @@ def index_html(report: Report, claims: list[dict[str, Any]], out: Path) -> str:
     """report/index.html: one self-contained page with claims, tables, figures, settings;
     the figures are read from `out`, the folder the report is being built in."""
     from lsexp.config import config_to_yaml
-    from lsexp.html_report import render_index
+    from lsexp.reporting.html_report import render_index
 
     figures = [
         (title, out / f"{stem}.png", caption)

@@ -24,18 +24,8 @@ import torch
 
 from lsexp import __version__
 from lsexp.config import SweepConfig
-from lsexp.data import DatasetStatus, check_dataset, load_splits
-from lsexp.engine import (
-    EngineSettings,
-    Interrupted,
-    RunObserver,
-    RunResult,
-    engine_settings,
-    resolve_device,
-    train_run,
-)
 from lsexp.errors import ConfigError
-from lsexp.store import (
+from lsexp.results.store import (
     DEFAULT_CLAIM_GRACE,
     FINAL_STATUSES,
     ResultsStore,
@@ -43,6 +33,16 @@ from lsexp.store import (
     RunState,
     config_hash,
     plan_runs,
+)
+from lsexp.training.data import DatasetStatus, check_dataset, load_splits
+from lsexp.training.engine import (
+    EngineSettings,
+    Interrupted,
+    RunObserver,
+    RunResult,
+    engine_settings,
+    resolve_device,
+    train_run,
 )
 
 
@@ -195,7 +195,7 @@ def _git_commit() -> str | None:
 
 
 def _workers_on_machine() -> int:
-    from lsexp.workers import WORKERS_ENV
+    from lsexp.running.workers import WORKERS_ENV
 
     value = os.environ.get(WORKERS_ENV, "1")
     return int(value) if value.isdigit() and int(value) > 0 else 1

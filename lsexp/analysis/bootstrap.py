@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.sparse import csc_array, hstack
 
-from lsexp.metrics import (
+from lsexp.analysis.metrics import (
     FloatArray,
     IntArray,
     _as_2d_float,
@@ -67,7 +67,7 @@ from lsexp.metrics import (
     log_softmax,
     softmax,
 )
-from lsexp.stats import LEVEL, Difference, bootstrap_difference, combined_difference
+from lsexp.analysis.stats import LEVEL, Difference, bootstrap_difference, combined_difference
 
 __all__ = [
     "ACCURACY",

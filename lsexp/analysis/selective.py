@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma
 
-from lsexp.metrics import FloatArray, _as_2d_float, _as_labels
+from lsexp.analysis.metrics import FloatArray, _as_2d_float, _as_labels
 
 __all__ = [
     "PNORM_GRID",

@@ -8,7 +8,7 @@ Fig. 1), so this split is part of the contract, not an implementation detail.
 
 Models are built from the global torch RNG; callers that need reproducible, paired
 initialisation build them under ``torch.random.fork_rng`` + ``torch.manual_seed(seed)``
-(as ``lsexp.engine.train_run`` does), which leaves the caller's RNG state untouched.
+(as ``lsexp.training.engine.train_run`` does), which leaves the caller's RNG state untouched.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsexp.airbench import AirbenchNet
+from lsexp.training.airbench import AirbenchNet
 
 MODEL_NAMES = ("mlp", "cnn", "resnet", "airbench")
 

@@ -150,7 +150,7 @@ _IDX_FILES = (
 _IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dims (N, rows, cols)
 _IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dim (N,)
 _DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-_BUNDLED_MINI = Path(__file__).resolve().parent / "bundled" / "fashion_mnist_mini.npz"
+_BUNDLED_MINI = Path(__file__).resolve().parent.parent / "bundled" / "fashion_mnist_mini.npz"
 
 
 def default_root() -> Path:

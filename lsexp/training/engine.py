@@ -23,13 +23,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from lsexp import airbench, metrics
+from lsexp.analysis import metrics
 from lsexp.config import SweepConfig
-from lsexp.data import Splits
 from lsexp.errors import ConfigError
-from lsexp.models import build_model, count_parameters
-from lsexp.objectives import DEFAULT_OBJECTIVE, get_objective
-from lsexp.recipes import build_recipe
+from lsexp.training import airbench
+from lsexp.training.data import Splits
+from lsexp.training.models import build_model, count_parameters
+from lsexp.training.objectives import DEFAULT_OBJECTIVE, get_objective
+from lsexp.training.recipes import build_recipe
 
 
 class Interrupted(Exception):
@@ -169,7 +170,7 @@ def penultimate_sample(
 
 
 def _tta_logits(model: torch.nn.Module, x: torch.Tensor, level: int, fmt) -> torch.Tensor:
-    """Logits averaged over test-time views (airbench94's scheme; see lsexp/airbench.py).
+    """Logits averaged over test-time views (airbench94's scheme; see lsexp/training/airbench.py).
 
     Level 0: the image. Level 1: mean over the image and its mirror. Level 2: half of
     level 1, plus half the mean of level 1 on the image shifted one pixel up-left and one

@@ -1,6 +1,7 @@
 """Drawing functions. Each draws numbers it is given onto an `ax` (or `fig`) it is given.
 
-The numbers come from `lsexp.report` / `lsexp.metrics`; nothing here computes a metric.
+The numbers come from `lsexp.reporting.report` / `lsexp.analysis.metrics`; nothing here
+computes a metric.
 
 Rules every figure keeps, because the figures go into papers (and are checked in
 tests/test_figures.py on the matplotlib objects):
@@ -26,7 +27,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
-from lsexp.metrics import ReliabilityBins  # noqa: E402
+from lsexp.analysis.metrics import ReliabilityBins  # noqa: E402
 
 OVER = "#d62728"  # over-confident gap (confidence above accuracy)
 UNDER = "#1f77b4"  # under-confident gap

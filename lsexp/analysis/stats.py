@@ -8,7 +8,7 @@ Tests. A claim about label smoothing compares two settings (two α values, or on
 best one), paired: the same seed means the same initialisation and data order, and every
 run is scored on the same test examples. The comparison is summarised by a ``Difference``
 (the estimate of the paired difference d and its sampling distribution: a Student-t over
-per-seed differences, bootstrap replicates from ``lsexp.bootstrap``, or both combined), and
+per-seed differences, bootstrap replicates from ``lsexp.analysis.bootstrap``, or both combined), and
 a test turns it into a ``Decision`` whose verdict is one of
 
     supported / refuted / inconclusive
@@ -277,7 +277,7 @@ def combined_difference(differences: ArrayLike, example_replicates: ArrayLike) -
 def bootstrap_difference(estimate: float, replicates: ArrayLike, n: int) -> Difference:
     """``Difference`` from a point estimate and bootstrap replicates of it (n paired seeds).
 
-    The replicates must come from a paired resampling (``lsexp.bootstrap``): the same seeds
+    The replicates must come from a paired resampling (``lsexp.analysis.bootstrap``): the same seeds
     and the same test examples for A and B in every replicate.
     """
     r = np.asarray(replicates, dtype=np.float64).ravel()

@@ -5,9 +5,9 @@ from saved float32 logits are reproducible to the last digit. No torch, no devic
 
 Shapes: ``probs`` and ``logits`` are (N, K) arrays (N samples, K classes); ``labels`` is an
 (N,) integer array of true classes in [0, K). Labels are the true, unsmoothed labels:
-label smoothing is a training setting only (see DESIGN.md, "The loss").
+label smoothing is a training setting only (see docs/architecture.md, "Conventions").
 
-Binning conventions (DESIGN.md, "Metrics"), each in one place (``_equal_width_bins``,
+Binning conventions (docs/architecture.md, "Conventions"), each in one place (``_equal_width_bins``,
 ``equal_mass_bin_index``):
 
 - confidence = max probability; predicted class = ``np.argmax`` (ties go to the lowest index);

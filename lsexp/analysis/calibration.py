@@ -2,7 +2,7 @@
 
 Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017,
 section 4.2: divide every logit by one scalar T > 0, chosen to minimise the NLL on the
-validation split (never the test split: DESIGN.md, "Datasets"). Dividing by T does not
+validation split (never the test split: docs/architecture.md, "Conventions"). Dividing by T does not
 change the argmax, so accuracy is unchanged; only the confidences move.
 
 Reference code: gpleiss/temperature_scaling fits T with L-BFGS on the validation logits.
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar, newton
 
-from lsexp.metrics import FloatArray, _as_2d_float, _as_labels
+from lsexp.analysis.metrics import FloatArray, _as_2d_float, _as_labels
 
 __all__ = ["T_MAX", "T_MIN", "apply_temperature", "fit_temperature"]
 

@@ -7,7 +7,7 @@ split) and maps a model's logits to calibrated probabilities:
 name  method                      reference
 ====  ==========================  =========================================================
 ts    temperature scaling         Guo et al. 2017, "On Calibration of Modern Neural
-                                  Networks", ICML, sec. 4.2 (``lsexp.calibration``)
+                                  Networks", ICML, sec. 4.2 (``lsexp.analysis.calibration``)
 vs    vector scaling              Guo et al. 2017, sec. 4.2 ("vector scaling")
 ms    matrix scaling, ODIR        Kull et al. 2019, "Beyond temperature scaling: Obtaining
                                   well-calibrated multiclass probabilities with Dirichlet
@@ -50,10 +50,10 @@ from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 from threadpoolctl import threadpool_limits
 
-from lsexp import metrics
-from lsexp.calibration import apply_temperature, fit_temperature
+from lsexp.analysis import metrics
+from lsexp.analysis.calibration import apply_temperature, fit_temperature
+from lsexp.analysis.metrics import FloatArray, IntArray, _as_2d_float, _as_labels
 from lsexp.errors import CalibrationError, ConfigError
-from lsexp.metrics import FloatArray, IntArray, _as_2d_float, _as_labels
 
 __all__ = [
     "CALIBRATORS",
@@ -178,7 +178,7 @@ def _fit_inputs(logits: ArrayLike, labels: ArrayLike) -> tuple[FloatArray, IntAr
 
 
 # ---------------------------------------------------------------------------------------
-# Temperature scaling (wraps lsexp.calibration)
+# Temperature scaling (wraps lsexp.analysis.calibration)
 # ---------------------------------------------------------------------------------------
 
 
@@ -186,7 +186,7 @@ def fit_temperature_scaling(logits: ArrayLike, labels: ArrayLike) -> Fitted:
     """Temperature scaling: softmax(z / T), T fitted by ``calibration.fit_temperature``.
 
     Guo et al. 2017, sec. 4.2: one scalar T > 0 minimising the validation NLL (bounded to
-    [1e-2, 1e2]; see ``lsexp.calibration``). params: {"temperature": T}.
+    [1e-2, 1e2]; see ``lsexp.analysis.calibration``). params: {"temperature": T}.
     """
     z, y = _fit_inputs(logits, labels)
     t = fit_temperature(z, y)

@@ -9,7 +9,7 @@ config's `train.recipe` choices).
 - `standard`: SGD (Nesterov momentum) or AdamW, a cosine / one-cycle / constant schedule
   stepped per batch, and random crop (pad 4) + horizontal flip for colour images when
   `train.augment` is set (the He et al. 2016 CIFAR recipe).
-- `airbench94`: Jordan 2024's fast CIFAR-10 recipe, its pieces in `lsexp/airbench.py`:
+- `airbench94`: Jordan 2024's fast CIFAR-10 recipe, its pieces in `lsexp/training/airbench.py`:
   decoupled Nesterov SGD, a triangle schedule, Lookahead from epoch 3, alternating flip +
   2-pixel translation, and the whitening bias frozen after 3 epochs.
 """
@@ -23,9 +23,9 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
-from lsexp import airbench
-from lsexp.augment import random_crop_flip
 from lsexp.config import TrainConfig
+from lsexp.training import airbench
+from lsexp.training.augment import random_crop_flip
 
 
 class Recipe(Protocol):

@@ -5,7 +5,7 @@ sweep's own numbers and says, for each, "supported", "not supported" or "inconcl
 with the decision rule in words and the numbers behind it. Everything here is a pure
 function of per-run results (`RunResult`): no I/O, no training, no plotting.
 
-Statistics (DESIGN.md, "Metrics"): a spread across seeds is summarised by
+Statistics (docs/architecture.md, "Conventions"): a spread across seeds is summarised by
 `stats.summarize` (mean, sample std, n, 95 % Student-t interval). A comparison between two
 α values is *paired by seed*, because the same seed means the same initialisation and data
 order: only seeds finished at both α count, the difference is taken per seed, and the
@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lsexp.metrics import optimal_logit_gap
-from lsexp.stats import INTERVAL_METHOD, summarize, t_quantile_975
+from lsexp.analysis.metrics import optimal_logit_gap
+from lsexp.analysis.stats import INTERVAL_METHOD, summarize, t_quantile_975
 
 __all__ = [
     "CAP_TOLERANCE",

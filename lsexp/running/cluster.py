@@ -30,7 +30,7 @@ from typing import Any
 
 from lsexp.config import SweepConfig, config_data, validate
 from lsexp.errors import LsexpError
-from lsexp.store import ResultsStore, plan_runs
+from lsexp.results.store import ResultsStore, plan_runs
 
 EXECUTORS = ("slurm", "local", "debug")
 
@@ -148,8 +148,8 @@ def _array_task(
     timeout_min: int = 240,
 ):
     """One job-array task: train one run into the shared folder (claims keep it unique)."""
-    from lsexp.engine import Interrupted
-    from lsexp.sweep import run_sweep
+    from lsexp.running.sweep import run_sweep
+    from lsexp.training.engine import Interrupted
 
     stop = _SlurmStop(timeout_min, signal_delay_s(timeout_min))
     config = validate(data, f"{out_dir}/sweep.yaml")
@@ -183,8 +183,8 @@ def _record_failed(
     error: str,
 ) -> str:
     """Record a run stopped by the time limit as failed; returns the run's state after."""
-    from lsexp.engine import resolve_device
-    from lsexp.sweep import _save_failed, provenance
+    from lsexp.running.sweep import _save_failed, provenance
+    from lsexp.training.engine import resolve_device
 
     store = ResultsStore(out_dir)
     spec = next(s for s in plan_runs(config) if s.run_id == run_id)
@@ -216,7 +216,7 @@ def submit(
     Everything that would make every task fail is checked here, once, before anything is
     queued or written: the executor, submitit, Slurm's `sbatch`, and the dataset.
     """
-    from lsexp.sweep import prepare
+    from lsexp.running.sweep import prepare
 
     if executor not in EXECUTORS:
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")

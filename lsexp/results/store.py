@@ -52,7 +52,7 @@ from lsexp.config import (
     validate,
 )
 from lsexp.errors import ConfigError, LockedError, ResultsError
-from lsexp.objectives import DEFAULT_OBJECTIVE
+from lsexp.training.objectives import DEFAULT_OBJECTIVE
 
 SWEEP_FILE = "sweep.yaml"
 LOCK_FILE = ".lock"

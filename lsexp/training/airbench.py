@@ -27,7 +27,7 @@ constant below is the paper's, and the engine applies them when `train.recipe` i
 - Augmentation (`AlternatingFlipTranslate`): random translation by up to 2 pixels with
   reflect padding, and "alternating flip": each image gets one random flip at the start,
   then every odd epoch flips all images, so every image is seen both ways every 2 epochs.
-- Test-time augmentation (`lsexp.engine.predict_logits`, `eval.tta: 2`): the mean logit
+- Test-time augmentation (`lsexp.training.engine.predict_logits`, `eval.tta: 2`): the mean logit
   of the image and its mirror, averaged with the same for the image shifted by one pixel
   up-left and down-right. TTA changes the logits and so the calibration; it is an
   identity setting and runs on val (where the temperature is fitted) and test alike.
@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lsexp.augment import crop, random_offsets
+from lsexp.training.augment import crop, random_offsets
 
 BN_MOMENTUM = 0.4  # PyTorch convention; the paper's 0.6 is 1 - this
 BN_EPS = 1e-12
