@@ -33,8 +33,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lsexp import engine  # noqa: E402
 from lsexp.config import load_config  # noqa: E402
+from lsexp.training import engine  # noqa: E402
 from lsexp.training.data import DATASETS, Splits  # noqa: E402
 
 

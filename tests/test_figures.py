@@ -20,9 +20,9 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from lsexp import plots  # noqa: E402
 from lsexp.analysis import metrics
 from lsexp.analysis.stats import wilson_interval  # noqa: E402
+from lsexp.reporting import plots  # noqa: E402
 from lsexp.reporting import report as rp  # noqa: E402
 from lsexp.reporting.html_report import (  # noqa: E402
     CSS_PX_PER_INCH,

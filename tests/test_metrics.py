@@ -1,8 +1,9 @@
 """Tests for lsexp.analysis.metrics: slow reference loops, properties, and torchmetrics as an
 outside check.
 
-The binning convention pinned here (docs/architecture.md, "Conventions"): bin b = (b/M, (b+1)/M], a value
-exactly on an edge goes to the lower bin, 0 to the first bin and 1.0 to the last.
+The binning convention pinned here (docs/architecture.md, "Conventions"): bin b =
+(b/M, (b+1)/M], a value exactly on an edge goes to the lower bin, 0 to the first bin and
+1.0 to the last.
 """
 
 from __future__ import annotations

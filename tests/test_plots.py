@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
-from lsexp import plots  # noqa: E402
 from lsexp.analysis.metrics import reliability_bins  # noqa: E402
+from lsexp.reporting import plots  # noqa: E402
 
 
 def test_sparse_reliability_bins_are_faded_and_counted():
