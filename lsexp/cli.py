@@ -31,6 +31,7 @@ from lsexp.errors import (
 )
 from lsexp.running.progress import PlainObserver, RichObserver
 from lsexp.running.workers import PARENT_ENV, WORKERS_ENV
+from lsexp.training.data import FETCHABLE
 
 EPILOG = """\
 \b
@@ -513,24 +514,25 @@ def report(
 
 def _print_report_table(rep) -> None:
     """The headline numbers, narrow enough for an 80-column terminal (all of them are in
-    the report's summary files)."""
+    the report's summary files): the metrics whose `cli` header `runs.METRICS` sets."""
+    from lsexp.reporting.runs import metric_table
+
     n_bins = rep.config.eval.n_bins
+    shown = [m for m in metric_table() if m.cli]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("α", "n", "accuracy", "NLL", "ECE", "ECE (TS)", "conf − acc"):
+    for col in ("α", "n", *(m.cli for m in shown)):
         table.add_column(col, justify="right", no_wrap=True)
     for g in rep.groups:
 
-        def pm(name: str, scale: float, digits: int, g=g) -> str:
-            s = g.stat(name)
+        def pm(m, g=g) -> str:
+            s = g.stat(m.key)
             if s.n == 0:
                 return "—"
-            mean = f"{s.mean * scale:.{digits}f}"
-            return mean + (f" ±{s.std * scale:.{digits}f}" if s.n > 1 else "")
+            mean = f"{s.mean * m.scale:.{m.decimals}f}"
+            return mean + (f" ±{s.std * m.scale:.{m.decimals}f}" if s.n > 1 else "")
 
         extra = f" +{g.n_diverged + g.n_failed}✗" if g.n_diverged or g.n_failed else ""
-        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", pm("accuracy", 100, 2),
-                      pm("nll", 1, 3), pm("ece", 100, 2), pm("ece_ts", 100, 2),
-                      pm("overconfidence", 100, 2))  # fmt: skip
+        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", *(pm(m) for m in shown))
     out.print(table)
     caption = (f"Test set, mean ± std over seeds; accuracy, ECE and conf − acc in %; ECE "
                f"with {n_bins} equal-width bins; TS: after temperature scaling.")  # fmt: skip
@@ -589,6 +591,8 @@ def status(
 # data
 # ---------------------------------------------------------------------------------------
 
+DATASET_HELP = " | ".join(FETCHABLE)  # what `data fetch` / `data import` get
+
 RootOption = Annotated[
     Path | None,
     typer.Option("--root", help="Dataset folder [default: $LSEXP_DATA or ~/.cache/lsexp/data]."),
@@ -597,7 +601,7 @@ RootOption = Annotated[
 
 @data_app.command("fetch")
 def data_fetch(
-    name: Annotated[str, typer.Argument(help="mnist | fashion_mnist | cifar10 | cifar100")],
+    name: Annotated[str, typer.Argument(help=DATASET_HELP)],
     root: RootOption = None,
 ) -> None:
     """Download a dataset with torchvision (needs internet)."""
@@ -610,7 +614,7 @@ def data_fetch(
 
 @data_app.command("import")
 def data_import(
-    name: Annotated[str, typer.Argument(help="mnist | fashion_mnist | cifar10 | cifar100")],
+    name: Annotated[str, typer.Argument(help=DATASET_HELP)],
     source: Annotated[
         Path,
         typer.Argument(

@@ -22,8 +22,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lsexp.errors import ConfigError
+from lsexp.training.data import DATASET_NAMES, GRAYSCALE
 
-DatasetName = Literal["fashion_mnist_mini", "mnist", "fashion_mnist", "cifar10", "cifar100"]
+DatasetName = Literal[DATASET_NAMES]  # type: ignore[valid-type]  # from training/data.py
 
 
 class _Strict(BaseModel):
@@ -184,9 +185,6 @@ class EvalConfig(_Strict):
         description="Test-time augmentation of val and test logits: 0 none, 1 mean with the "
         "mirror image, 2 also one-pixel shifts (airbench94's). Changes calibration.",
     )
-
-
-GRAYSCALE = frozenset({"mnist", "fashion_mnist", "fashion_mnist_mini"})  # no flip/crop training
 
 
 class SweepConfig(_Strict):

@@ -108,7 +108,7 @@ def test_saved_as_vector_pdf_and_300_dpi_png(reports, tmp_path):
         warnings.simplefilter("ignore", UserWarning)
         figs, _ = rp.build_figures(reports["4 alphas"])
     for stem, fig in figs:
-        paths = rp._save(fig, tmp_path, stem)
+        paths = rp.save_figure(fig, tmp_path, stem)
         assert [p.name for p in paths] == [f"{stem}.pdf", f"{stem}.png"]
         assert not plt.fignum_exists(fig.number)  # closed
     for stem in STEMS:

@@ -339,7 +339,7 @@ def test_report_page_fits_a_1400_px_window(tmp_path):
         warnings.simplefilter("ignore", UserWarning)
         figs, _ = rp.build_figures(rep)
         for stem, fig in figs:
-            rep.files += rp._save(fig, out, stem)
+            rep.files += rp.save_figure(fig, out, stem)
     page = rp.index_html(rep, rp.evaluate_report_claims(rep), out)
     assert page.count("<img") == 6
     page = page.replace("</body>", _MEASURE + "</body>")

@@ -37,7 +37,6 @@ from lsexp.errors import DataError
 if TYPE_CHECKING:  # torch costs seconds to import; `lsexp data check` does not need it
     import torch
 
-DATASET_NAMES = ("fashion_mnist_mini", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
 _FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -74,6 +73,7 @@ class DatasetInfo:
     classes: tuple[str, ...]
     description: str
     train_size: int  # images in the official training split (val is carved from it)
+    bundled: bool = False  # shipped inside lsexp: nothing to fetch or import
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -88,6 +88,7 @@ DATASETS: dict[str, DatasetInfo] = {
             description="Real Fashion-MNIST subset bundled with lsexp (500 train + 200 test "
             "images per class); for the quickstart, noisier than the full set",
             train_size=5000,
+            bundled=True,
         ),
         DatasetInfo(
             name="mnist",
@@ -127,6 +128,9 @@ DATASETS: dict[str, DatasetInfo] = {
         ),
     )
 }
+DATASET_NAMES = tuple(DATASETS)  # the one list of names: config, CLI and help use it
+GRAYSCALE = frozenset(name for name, info in DATASETS.items() if info.channels == 1)
+FETCHABLE = tuple(name for name, info in DATASETS.items() if not info.bundled)
 
 # torchvision class names (its folder names under the root), looked up lazily because
 # importing torchvision costs seconds that `lsexp --help` should not pay.

@@ -1,0 +1,464 @@
+"""The report's figures: one function per figure computes its numbers and draws them with
+`reporting.plots` on a Figure it makes; `build_figures` lists them, `save` writes each as
+PDF and 300-dpi PNG, `figure_captions` says what each shows."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsexp.analysis import metrics
+from lsexp.analysis.stats import wilson_interval
+from lsexp.reporting import plots
+from lsexp.reporting.runs import N_BOOT, AlphaGroup, Report, num_classes
+from lsexp.results.store import (
+    atomic_write_bytes,
+)
+
+# ---------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------
+
+FIG_DPI = 300
+
+
+def save_figure(fig, out: Path, stem: str) -> list[Path]:
+    """Write <stem>.pdf (vector) and <stem>.png (FIG_DPI) into `out`, then close the figure.
+
+    PDF fonts are embedded as TrueType (fonttype 42) rather than Type 3, which many
+    publishers reject, and CreationDate is left out so that the same numbers give the
+    same bytes.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+
+    paths = []
+    try:
+        with plt.rc_context({"pdf.fonttype": 42}):
+            for fmt, extra in (("pdf", {"metadata": {"CreationDate": None}}),
+                               ("png", {"dpi": FIG_DPI})):  # fmt: skip
+                buf = io.BytesIO()
+                fig.savefig(buf, format=fmt, bbox_inches="tight", pad_inches=0.05, **extra)
+                atomic_write_bytes(out / f"{stem}.{fmt}", buf.getvalue())
+                paths.append(out / f"{stem}.{fmt}")
+    finally:
+        plt.close(fig)
+    return paths
+
+
+@dataclass
+class Series:
+    """What a metric-vs-α figure draws for one metric (numbers already scaled)."""
+
+    alphas: np.ndarray
+    mean: np.ndarray
+    low: np.ndarray  # error-bar ends; NaN: no bar at that α
+    high: np.ndarray
+    n: np.ndarray  # finished seeds per α
+    bars: str  # what the error bars are, in words ("" when there are none)
+
+
+def _done_groups(report: Report) -> list[AlphaGroup]:
+    return [g for g in report.groups if g.runs]
+
+
+def _n_test(report: Report) -> int:
+    return int(next(r["n_test"] for g in _done_groups(report) for r in g.runs))
+
+
+def metric_series(report: Report, name: str, scale: float = 1.0) -> Series:
+    """Mean over seeds per α, with the report's 95 % interval over seeds as error bars.
+
+    With one seed at every α there is no interval over seeds; the error bars are then the
+    test-set interval of that one run where one exists: the Wilson interval for accuracy,
+    the per-run bootstrap over test examples for ECE.
+    """
+    groups = _done_groups(report)
+    stats = [g.stat(name) for g in groups]
+    alphas = np.array([g.alpha for g in groups])
+    mean = np.array([s.mean for s in stats]) * scale
+    n = np.array([s.n for s in stats])
+    low = np.array([s.ci_low for s in stats]) * scale
+    high = np.array([s.ci_high for s in stats]) * scale
+    bars = f"{report.interval_label} over seeds"
+    if (n == 1).any() and (n > 1).any():
+        bars += " (none where n = 1)"
+    if (n <= 1).all():
+        runs = [g.runs[0] for g in groups]
+        if name == "accuracy":
+            cis = [wilson_interval(round(r["accuracy"] * r["n_test"]), r["n_test"]) for r in runs]
+            low, high = (np.array(x) * scale for x in zip(*cis, strict=True))
+            bars = f"95% Wilson interval over the {_n_test(report):,} test images"
+        elif name == "ece":
+            low = np.array([r["ece_boot_low"] for r in runs]) * scale
+            high = np.array([r["ece_boot_high"] for r in runs]) * scale
+            bars = f"95% bootstrap interval over test images ({N_BOOT} resamples)"
+        else:
+            bars = ""
+    return Series(alphas, mean, low, high, n, bars)
+
+
+def _seeds_words(report: Report, n: np.ndarray) -> str:
+    """n once, for the title, when it is the same at every α; else "" (a top axis shows it)."""
+    if len(set(n.tolist())) != 1:
+        return ""
+    if n[0] == 1:
+        seed = _done_groups(report)[0].runs[0]["seed"]
+        return f"one seed (seed {seed})"
+    return f"mean over n = {n[0]} seeds per α"
+
+
+def _subtitle(report: Report, s: Series) -> str:
+    seeds = _seeds_words(report, s.n) or "mean over seeds, n per α on the top axis"
+    bars = f"error bars: {s.bars}" if s.bars else "no error bars"
+    return f"{seeds}; {bars}"
+
+
+def _title(report: Report) -> str:
+    c = report.config
+    return f"{c.data.name} / {c.model.name} / {c.train.epochs} epochs"
+
+
+def _draw_series(ax, report: Report, s: Series, **kwargs) -> None:
+    plots.metric_vs_alpha(ax, s.alphas, s.mean, s.low, s.high, **kwargs)
+    if not _seeds_words(report, s.n):
+        plots.seeds_axis(ax, s.alphas, s.n)
+
+
+def figure_metric(report: Report, name: str, ylabel: str, scale: float = 1.0):
+    """One metric against α. For accuracy the y-axis spans at least the 95 % Wilson
+    interval of the test set around every point, so that a few test images never look
+    like a cliff."""
+    import matplotlib.pyplot as plt
+
+    s = metric_series(report, name, scale)
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    _draw_series(ax, report, s, ylabel=ylabel)
+    subtitle = _subtitle(report, s)
+    if name == "accuracy":
+        n_test = _n_test(report)
+        lows, highs = zip(*(wilson_interval(round(m / scale * n_test), n_test)
+                            for m in s.mean), strict=True)  # fmt: skip
+        plots.cover(ax, min(lows) * scale, max(highs) * scale)
+        if "Wilson" not in s.bars:  # with one seed the bars are this interval already
+            subtitle += (f"\ny-axis spans at least the 95% Wilson interval of {n_test:,} "
+                         f"test images (1 image = {100 / n_test:.2g} pp)")  # fmt: skip
+    ax.set_title(f"{_title(report)}\n{subtitle}", fontsize=9)
+    return fig
+
+
+def figure_ece_ts(report: Report):
+    """ECE before and after temperature scaling on one axis (Müller et al. 2019, Table 3).
+
+    The two series differ in colour, marker, fill and line style, and are shifted 3.5 pt
+    apart so that neither hides the other where they agree.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.3), layout="constrained")
+    before, after = metric_series(report, "ece", 100), metric_series(report, "ece_ts", 100)
+    ylabel = f"test ECE (%, {report.config.eval.n_bins} bins)"
+    _draw_series(ax, report, before, ylabel=ylabel, label="no post-hoc calibration",
+                 style=BEFORE_TS, dodge_pt=-3.5)  # fmt: skip
+    plots.metric_vs_alpha(ax, after.alphas, after.mean, after.low, after.high, ylabel=ylabel,
+                          label="after temperature scaling (T fitted on val)", style=AFTER_TS,
+                          dodge_pt=3.5)  # fmt: skip
+    plots.legend_below(ax, ncol=2)
+    if before.bars == after.bars:
+        bars = f"error bars: {before.bars}" if before.bars else "no error bars"
+    else:
+        bars = f"error bars: {before.bars or 'none'} before, {after.bars or 'none'} after"
+    seeds = _seeds_words(report, before.n) or "mean over seeds, n per α on the top axis"
+    ax.set_title(f"{_title(report)}\nlabel smoothing vs temperature scaling; {seeds};\n{bars}",
+                 fontsize=9)  # fmt: skip
+    return fig
+
+
+BEFORE_TS = {"color": "C3", "marker": "o", "ls": "-"}
+AFTER_TS = {"color": "C0", "marker": "s", "ls": "--", "mfc": "white", "mew": 1.5}
+
+
+def projection_points(pen: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """2-D coordinates of penultimate activations in the plane through 3 class templates.
+
+    Müller et al. (2019, Sec. 2): take the last-layer weight rows w_a, w_b, w_c of three
+    classes, an orthonormal basis (e1, e2) of the plane through them (Gram-Schmidt on
+    w_b - w_a, w_c - w_a), and project each activation x to ((x - w_a)·e1, (x - w_a)·e2).
+    """
+    w = pen["templates"].astype(np.float64)
+    u, v = w[1] - w[0], w[2] - w[0]
+    e1 = u / np.linalg.norm(u)
+    v = v - (v @ e1) * e1
+    e2 = v / np.linalg.norm(v)
+    x = pen["features"].astype(np.float64) - w[0]
+    return np.stack([x @ e1, x @ e2], axis=1), pen["labels"]
+
+
+def projection_alphas(alphas: list[float]) -> list[float]:
+    """α = 0, 0.1 (the usual default) if swept, and the largest α: the comparison of
+    Müller et al. (2019, Fig. 1) plus the far end of the sweep."""
+    if 0.0 not in alphas or len(alphas) < 2:
+        return []
+    chosen = [0.0] + ([0.1] if 0.1 in alphas else []) + [max(alphas)]
+    return sorted(set(chosen))
+
+
+def shared_limits(xys: list[np.ndarray], pad: float = 0.05) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) holding every point of every panel, padded: one scale for all."""
+    pts = np.concatenate(xys)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    margin = pad * max(float((hi - lo).max()), 1e-12)
+    return (lo[0] - margin, hi[0] + margin, lo[1] - margin, hi[1] + margin)
+
+
+def figure_projection(report: Report):
+    """Projection panels for `projection_alphas`, first common seed, one scale; None when
+    α = 0, a smoothed α, a common seed or the saved activations are missing."""
+    import matplotlib.pyplot as plt
+
+    by_alpha = {g.alpha: g for g in report.groups if g.stored}
+    chosen = projection_alphas(list(by_alpha))
+    if not chosen:
+        return None
+    seeds = set.intersection(*({r.seed for r in by_alpha[a].stored} for a in chosen))
+    if not seeds:
+        return None
+    seed = min(seeds)
+    pens = []
+    for a in chosen:
+        run = next(r for r in by_alpha[a].stored if r.seed == seed)
+        pen = run.penultimate()
+        if pen is None:
+            return None
+        pens.append((a, pen, *projection_points(pen)))
+    limits = shared_limits([xy for _, _, xy, _ in pens])
+    info_classes = _class_names(report)
+    fig, axes = plt.subplots(1, len(pens), figsize=(3.6 * len(pens), 4.4), layout="constrained",
+                             squeeze=False)  # fmt: skip
+    for i, (ax, (a, pen, xy, labels)) in enumerate(zip(axes[0], pens, strict=True)):
+        names = [info_classes[k] if k < len(info_classes) else str(k) for k in pen["classes"]]
+        plots.projection(ax, xy, labels, pen["classes"], names, title=f"α = {a:g}",
+                         limits=limits)  # fmt: skip
+        if i == 0:
+            ax.set_ylabel("coordinate along e₂")
+        else:
+            ax.tick_params(labelleft=False)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=plots.SMALL + 1,
+               markerscale=2.5, frameon=False)  # fmt: skip
+    fig.suptitle(
+        "Penultimate-layer activations of three classes on the plane through their "
+        "last-layer templates\n(Müller et al. 2019, Fig. 1; e₁, e₂: an orthonormal basis of "
+        f"that plane). {_title(report)}, seed {seed}.\nSame scale in every panel.",
+        fontsize=9,
+    )
+    return fig
+
+
+def _class_names(report: Report) -> tuple[str, ...]:
+    from lsexp.training.data import DATASETS
+
+    info = DATASETS.get(report.config.data.name)
+    return info.classes if info is not None else ()
+
+
+def reliability_panels(report: Report) -> list[dict[str, Any]]:
+    """Per α: the reliability bins of the test predictions of all its seeds pooled, and
+    the ECE, accuracy and mean confidence of those same pooled predictions (so the number
+    above a panel is the ECE of the bars drawn in it)."""
+    n_bins = report.config.eval.n_bins
+    out = []
+    for g in _done_groups(report):
+        probs = metrics.softmax(np.concatenate(g.pooled_logits))
+        labels = np.concatenate(g.pooled_labels)
+        out.append({
+            "alpha": g.alpha,
+            "n_seeds": len(g.pooled_logits),
+            "bins": metrics.reliability_bins(probs, labels, n_bins=n_bins),
+            "ece": metrics.ece(probs, labels, n_bins=n_bins),
+            "accuracy": metrics.accuracy(probs, labels),
+            "confidence": metrics.mean_confidence(probs),
+        })  # fmt: skip
+    return out
+
+
+def reliability_grid(n: int) -> tuple[int, int]:
+    """(rows, columns) for n panels: at most 4 columns, and rows as even as possible."""
+    nrows = math.ceil(n / 4)
+    return nrows, math.ceil(n / nrows)
+
+
+def figure_reliability(report: Report):
+    """One reliability diagram per α over its confidence histogram; the legend fills the
+    first empty grid slot, or sits under the panels when the grid is full."""
+    import matplotlib.pyplot as plt
+
+    panels = reliability_panels(report)
+    nrows, ncols = reliability_grid(len(panels))
+    n_seeds = {p["n_seeds"] for p in panels}
+    empty = nrows * ncols - len(panels)
+    legend_rows = 0 if empty else 1.1 if ncols >= 3 else 2.0
+    fig = plt.figure(figsize=(max(2.7 * ncols, 4.6), 3.9 * nrows + 0.9 + legend_rows),
+                     layout="constrained")  # fmt: skip
+    gs = fig.add_gridspec(2 * nrows, ncols, height_ratios=[3, 1] * nrows)
+    sparse = False
+    for i, p in enumerate(panels):
+        r, c = divmod(i, ncols)
+        ax_rel = fig.add_subplot(gs[2 * r, c])
+        ax_hist = fig.add_subplot(gs[2 * r + 1, c], sharex=ax_rel)
+        bins = p["bins"]
+        sparse |= bool(((bins.counts > 0) & (bins.counts < plots.SPARSE_BIN)).any())
+        seeds = f", {p['n_seeds']} seeds" if len(n_seeds) > 1 else ""
+        acc, conf = 100 * p["accuracy"], 100 * p["confidence"]
+        title = (f"α = {p['alpha']:g}{seeds}: ECE {100 * p['ece']:.2f} %\n"
+                 f"acc. {acc:.1f} %, conf. {conf:.1f} %")  # fmt: skip
+        plots.reliability(ax_rel, bins, title=title)
+        plots.confidence_histogram(ax_hist, bins, mean_accuracy=p["accuracy"],
+                                   mean_confidence=p["confidence"])  # fmt: skip
+        ax_rel.tick_params(labelbottom=False)
+        if c == 0:
+            ax_rel.set_ylabel("accuracy")
+            ax_hist.set_ylabel("fraction")
+        else:
+            ax_rel.tick_params(labelleft=False)
+            ax_hist.tick_params(labelleft=False)
+    if empty:
+        first = len(panels) % ncols
+        plots.reliability_legend(fig.add_subplot(gs[2 * nrows - 2 :, first:]), sparse)
+    else:
+        plots.reliability_legend(fig, sparse)
+    bins_words = f"{report.config.eval.n_bins} equal-width bins"
+    if n_seeds == {1}:
+        what = f"one seed per α ({bins_words})"
+    else:
+        k = f"the {min(n_seeds)} seeds" if len(n_seeds) == 1 else "the seeds"
+        what = (f"{k} of each α pooled: bars, ECE, accuracy and confidence all from the "
+                f"pooled\npredictions ({bins_words})")  # fmt: skip
+    fig.suptitle(f"Reliability diagrams, test split, {what}. {_title(report)}", fontsize=9)
+    return fig
+
+
+def logit_gap_curves(report: Report) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Per α: the validation logit gap after each epoch, mean over seeds (common length)."""
+    curves: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for g in report.groups:
+        hs = [h for h in g.histories if h and "val_logit_gap" in h[0]]
+        if not hs:
+            continue
+        length = min(len(h) for h in hs)
+        y = np.mean([[row["val_logit_gap"] for row in h[:length]] for h in hs], axis=0)
+        curves[g.alpha] = (np.arange(1, length + 1), y)
+    return curves
+
+
+def figure_logit_gap(report: Report):
+    """(a) the test logit gap after training against the loss-minimising gap; (b) the
+    validation logit gap over the epochs (the history is evaluated on the validation
+    split only: the test split is not looked at during training)."""
+    import matplotlib.pyplot as plt
+
+    k = num_classes(report)
+    s = metric_series(report, "logit_gap")
+    curves = logit_gap_curves(report)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    _draw_series(ax1, report, s, ylabel="mean logit gap", label="measured",
+                 style={"color": "C0", "marker": "o", "ls": "-"})  # fmt: skip
+    pos = s.alphas[s.alphas > 0]
+    if len(pos):
+        grid = np.linspace(max(1e-3, pos.min() * 0.5), max(s.alphas.max(), 0.05), 200)
+        plots.logit_gap_theory(
+            ax1, grid, np.array([metrics.optimal_logit_gap(a, k) for a in grid]), k
+        )
+        finite = s.mean[np.isfinite(s.mean)]
+        top = max(float(finite.max()) if len(finite) else 1.0, 1.0) * 1.3
+        ax1.set_ylim(0, top)
+    plots.legend_below(ax1, ncol=1)
+    ax1.set_title("(a) test split, after the last epoch", fontsize=10)
+    if curves:
+        plots.curves_by_alpha(ax2, curves, ylabel="mean logit gap")
+        ax2.set_title("(b) validation split, after each epoch", fontsize=10)
+    else:
+        ax2.set_axis_off()
+    curves_words = "the same seed" if (s.n <= 1).all() else "mean over seeds"
+    fig.suptitle(
+        f"Mean logit gap (top logit − mean of the others), K = {k} classes. {_title(report)}"
+        f"\n(a): {_subtitle(report, s)}; (b): {curves_words}",
+        fontsize=9,
+    )
+    return fig
+
+
+def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Every figure of the report as (file stem, open Figure), and notes on figures left
+    out. The caller saves (`_save`) or closes them."""
+    if not _done_groups(report):
+        return [], ["no finished runs: no figures written"]
+    figs = [
+        ("accuracy_vs_alpha", figure_metric(report, "accuracy", "test accuracy (%)", 100)),
+        ("ece_vs_alpha", figure_metric(
+            report, "ece", f"test ECE (%, {report.config.eval.n_bins} bins)", 100)),
+        ("ece_ts_vs_alpha", figure_ece_ts(report)),
+        ("reliability", figure_reliability(report)),
+        ("logit_gap", figure_logit_gap(report)),
+    ]  # fmt: skip
+    notes = []
+    projection = figure_projection(report)
+    if projection is not None:
+        figs.append(("projection", projection))
+    else:
+        notes.append(
+            "no projection figure: needs alpha = 0 and a smoothed alpha with a common seed "
+            "and saved penultimate activations"
+        )
+    return figs, notes
+
+
+def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
+    """(title, caption) per figure stem, for index.html; n and the error bars as drawn."""
+    groups = _done_groups(report)
+    if not groups:
+        return {}
+    n = np.array([len(g.runs) for g in groups])
+    seeds = _seeds_words(report, n) or "mean over seeds (n per α on the figure's top axis)"
+    acc, ece = metric_series(report, "accuracy", 100), metric_series(report, "ece", 100)
+
+    def bars(s: Series) -> str:
+        return f"error bars: {s.bars}" if s.bars else "no error bars"
+
+    n_bins = report.config.eval.n_bins
+    n_test = _n_test(report)
+    return {
+        "accuracy_vs_alpha": ("Accuracy vs α", f"Test accuracy, {seeds}; {bars(acc)}. The "
+                              f"y-axis spans at least the 95% Wilson interval of the {n_test:,} "
+                              f"test images, so that a few images do not look like a cliff."),
+        "ece_vs_alpha": ("ECE vs α", f"Test ECE ({n_bins} equal-width bins), {seeds}; "
+                         f"{bars(ece)}."),
+        "ece_ts_vs_alpha": ("Label smoothing vs temperature scaling", f"Test ECE before (red "
+                            "circles, solid) and after (blue open squares, dashed) temperature "
+                            f"scaling, T fitted on the validation split; {seeds}. The two "
+                            "series are drawn a few points apart sideways so neither hides "
+                            "the other."),
+        "reliability": ("Reliability diagrams", "Per α, the test predictions of all its "
+                        "seeds pooled: per-bin accuracy (grey bars), the gap to the diagonal "
+                        "(red, hatched /: over-confident; blue, hatched \\: under-confident), "
+                        f"faded bars for bins with fewer than {plots.SPARSE_BIN} examples "
+                        "(count above the panel), and below, the confidence histogram with "
+                        "mean accuracy (solid) and mean confidence (dashed). The ECE above a "
+                        "panel is that of the pooled predictions, the bars drawn; the tables "
+                        "give the mean of the per-seed ECEs."),
+        "logit_gap": ("Logit gap", f"(a) Mean gap between the top logit and the others on "
+                      f"the test split after training, {seeds}, against the loss-minimising "
+                      f"gap log(K(1−α)/α + 1) with K = {num_classes(report)} classes "
+                      "(Müller et al. 2019). (b) The same gap on the validation split after "
+                      "each epoch, mean over seeds: training evaluates the validation split "
+                      "only, so the test split stays unseen until the end."),
+        "projection": ("Penultimate layer", "Activations of three classes projected onto the "
+                       "plane through their last-layer templates (Müller et al. 2019, Fig. 1): "
+                       "α = 0, α = 0.1 when swept, and the largest α, one seed, all panels on "
+                       "the same scale so that cluster sizes compare."),
+    }  # fmt: skip

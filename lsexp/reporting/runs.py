@@ -1,0 +1,260 @@
+"""Runs -> numbers: read a sweep folder's runs and compute every per-run metric from the
+saved logits (float64, true labels), grouped by alpha.
+
+Nothing here trains or draws. Only runs of the folder's settings are used (see
+`results.store.same_settings`); runs that diverged or failed are counted per alpha and
+left out of the means. `METRICS` is the one table of per-run numbers: a new metric is one
+row there plus its function in `analysis/metrics.py` (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lsexp.analysis import metrics
+from lsexp.analysis.calibration import apply_temperature, fit_temperature
+from lsexp.analysis.stats import Summary, summarize
+from lsexp.config import SweepConfig
+from lsexp.results.store import (
+    ResultsStore,
+    RunFileError,
+    StoredRun,
+    UnreadableRun,
+    same_settings,
+)
+
+
+class RunLogits:
+    """One run's saved logits and what several metrics share, computed once: the test
+    probabilities and the temperature-scaled test logits (T fitted on validation)."""
+
+    def __init__(self, preds: dict[str, np.ndarray], n_bins: int) -> None:
+        self.logits, self.labels = preds["test_logits"], preds["test_labels"]
+        self.val_logits, self.val_labels = preds.get("val_logits"), preds.get("val_labels")
+        self.n_bins = n_bins
+
+    @cached_property
+    def probs(self) -> np.ndarray:
+        return metrics.softmax(self.logits)
+
+    @cached_property
+    def temperature(self) -> float:
+        """T of temperature scaling (Guo et al. 2017); NaN without a validation split."""
+        if self.val_labels is None or len(self.val_labels) == 0:
+            return math.nan
+        return fit_temperature(self.val_logits, self.val_labels)
+
+    @cached_property
+    def logits_ts(self) -> np.ndarray | None:
+        t = self.temperature
+        return None if math.isnan(t) else apply_temperature(self.logits, t)
+
+    @cached_property
+    def probs_ts(self) -> np.ndarray | None:
+        return None if self.logits_ts is None else metrics.softmax(self.logits_ts)
+
+
+def _ts(fn: Callable[[RunLogits], float]) -> Callable[[RunLogits], float]:
+    """A metric after temperature scaling: NaN where no T could be fitted."""
+    return lambda r: math.nan if r.logits_ts is None else fn(r)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-run number of the report and how every table shows it.
+
+    `key` names it in runs.csv and summary.csv (`<key>_mean`, ...); `compute` gets the
+    run's `RunLogits`; `better` marks the best mean ("max", "min", or "" for a number
+    that has no better direction); `scale` 100 shows a fraction in % (pp for a signed
+    one); `md` lists the summary.md tables it is in (1: the main table, 2: temperature
+    scaling), `html` the index.html table, `tex` whether summary.tex has it.
+    """
+
+    key: str
+    header: str
+    compute: Callable[[RunLogits], float]
+    better: str = ""
+    scale: float = 1.0
+    decimals: int = 2
+    md: tuple[int, ...] = (1,)
+    html: int = 2
+    tex: str = ""  # its header in summary.tex ("" = not in summary.tex)
+    cli: str = ""  # its header in the table `lsexp report` prints ("" = not there)
+
+
+M = metrics
+METRICS: list[Metric] = [
+    Metric("accuracy", "accuracy (%)", lambda r: M.accuracy(r.probs, r.labels), "max", 100, 2,
+           md=(1,), html=1, tex="Acc. (\\%)", cli="accuracy"),
+    Metric("nll", "NLL", lambda r: M.nll_from_logits(r.logits, r.labels), "min", 1, 3,
+           md=(1, 2), html=1, tex="NLL", cli="NLL"),
+    Metric("brier", "Brier", lambda r: M.brier(r.probs, r.labels), "min", 1, 4, md=(1,),
+           html=1, tex="Brier"),
+    Metric("ece", "ECE (%)", lambda r: M.ece(r.probs, r.labels, r.n_bins), "min", 100, 2,
+           md=(1, 2), html=1, tex="ECE (\\%)", cli="ECE"),
+    Metric("mce", "MCE (%)", lambda r: M.mce(r.probs, r.labels, r.n_bins), "min", 100, 2,
+           md=(), html=0),
+    Metric("adaptive_ece", "adaptive ECE (%)",
+           lambda r: M.adaptive_ece(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(1,),
+           html=1, tex="AdaECE (\\%)"),
+    Metric("classwise_ece", "classwise ECE (%)",
+           lambda r: M.classwise_ece(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(1,)),
+    Metric("debiased_ece", "debiased ECE, l2 (%)",
+           lambda r: M.debiased_l2_ce(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(2,)),
+    Metric("mean_confidence", "mean conf. (%)", lambda r: M.mean_confidence(r.probs), "", 100,
+           2, md=(1,)),
+    Metric("overconfidence", "conf. − acc. (pp)", lambda r: M.overconfidence(r.probs, r.labels),
+           "", 100, 2, md=(1,), html=1, cli="conf − acc"),
+    Metric("logit_gap", "logit gap", lambda r: M.logit_gap(r.logits), "", 1, 2, md=(1,)),
+    Metric("temperature", "T", lambda r: r.temperature, "", 1, 2, md=(2,)),
+    Metric("nll_ts", "NLL after TS", _ts(lambda r: M.nll_from_logits(r.logits_ts, r.labels)),
+           "min", 1, 3, md=(2,)),
+    Metric("ece_ts", "ECE after TS (%)", _ts(lambda r: M.ece(r.probs_ts, r.labels, r.n_bins)),
+           "min", 100, 2, md=(2,), cli="ECE (TS)"),
+    Metric("adaptive_ece_ts", "adaptive ECE after TS (%)",
+           _ts(lambda r: M.adaptive_ece(r.probs_ts, r.labels, r.n_bins)), "min", 100, 2,
+           md=(2,), html=0),
+]  # fmt: skip
+
+
+def metric_table() -> list[Metric]:
+    """`METRICS` as it is now (tests register a row by replacing it)."""
+    return METRICS
+
+
+def metric(key: str) -> Metric:
+    return next(m for m in metric_table() if m.key == key)
+
+
+def metric_names() -> tuple[str, ...]:
+    return tuple(m.key for m in metric_table())
+
+
+METRIC_NAMES = metric_names()  # as registered at import; `metric_names()` sees later rows
+N_BOOT = 200  # bootstrap resamples of the test set for each run's ECE interval
+
+
+@dataclass
+class AlphaGroup:
+    alpha: float
+    runs: list[dict[str, Any]] = field(default_factory=list)  # per-run rows of done runs
+    n_diverged: int = 0
+    n_failed: int = 0
+    pooled_logits: list[np.ndarray] = field(default_factory=list)
+    pooled_labels: list[np.ndarray] = field(default_factory=list)
+    histories: list[list[dict[str, float]]] = field(default_factory=list)
+    stored: list[StoredRun] = field(default_factory=list)
+
+    interval: str = "t"  # how `stat` builds its 95 % interval: "t" or "bootstrap"
+
+    def stat(self, name: str) -> Summary:
+        return summarize([r[name] for r in self.runs], self.interval)
+
+
+@dataclass
+class Report:
+    sweep_dir: Path
+    config: SweepConfig
+    groups: list[AlphaGroup]
+    run_rows: list[dict[str, Any]]
+    n_unreadable: int
+    n_other_settings: int
+    files: list[Path]
+    warnings: list[str]
+    interval: str = "t"
+
+    @property
+    def interval_label(self) -> str:
+        return {"t": "95% t-interval", "bootstrap": "95% bootstrap interval"}[self.interval]
+
+
+def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
+    """Every per-run number of the report, from saved logits (test; val for fitting T):
+    one value per `METRICS` row, the run's ECE bootstrap interval over test examples, and
+    the test-set size."""
+    run = RunLogits(preds, n_bins)
+    row = {m.key: float(m.compute(run)) for m in metric_table()}
+    low, high = metrics.ece_bootstrap_interval(run.probs, run.labels, n_bins=n_bins,
+                                               n_boot=N_BOOT)  # fmt: skip
+    row["ece_boot_low"], row["ece_boot_high"] = low, high
+    row["n_test"] = len(run.labels)
+    return row
+
+
+def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    preds = run.predictions()
+    row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
+    row.update(run_metrics(preds, n_bins))
+    row["run_dir"] = run.path.name
+    return row, preds["test_logits"], preds["test_labels"]
+
+
+def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> Report:
+    """Read a sweep folder and compute per-run metrics and per-alpha groups.
+
+    `n_bins` (default: the config's eval.n_bins) sets every binned metric; it is a report
+    setting, recomputed from the saved logits, never a reason to retrain.
+    """
+    store = ResultsStore(sweep_dir)
+    config = store.load_config()
+    if n_bins is not None:
+        config = config.model_copy(
+            update={"eval": config.eval.model_copy(update={"n_bins": n_bins})}
+        )
+    runs, unreadable = store.scan()
+    notes: list[str] = [f"skipped {u.path.name}: {u.reason}" for u in unreadable]
+    n_bins = config.eval.n_bins
+    groups: dict[float, AlphaGroup] = {}
+    rows: list[dict[str, Any]] = []
+    other = 0
+    for run in runs:
+        if not same_settings(run.record, config):
+            other += 1
+            continue
+        g = groups.setdefault(run.alpha, AlphaGroup(run.alpha))
+        if run.status == "diverged":
+            g.n_diverged += 1
+            rows.append({"alpha": run.alpha, "seed": run.seed, "status": "diverged",
+                         "run_dir": run.path.name})  # fmt: skip
+            continue
+        if run.status != "done":
+            g.n_failed += 1
+            rows.append({"alpha": run.alpha, "seed": run.seed, "status": run.status,
+                         "run_dir": run.path.name})  # fmt: skip
+            continue
+        try:
+            run.check()
+            row, logits, labels = _run_row(run, n_bins)
+            history = run.history()
+        except (OSError, RunFileError) as e:
+            reason = f"{e}; the next `lsexp sweep` trains it again"
+            notes.append(f"skipped {run.path.name}: {reason}")
+            unreadable.append(UnreadableRun(run.path, reason))
+            continue
+        g.runs.append(row)
+        g.pooled_logits.append(logits)
+        g.pooled_labels.append(labels)
+        g.histories.append(history)
+        g.stored.append(run)
+        rows.append(row)
+    if other:
+        notes.append(f"ignored {other} run(s) of other settings (different config_hash)")
+    ordered = [groups[a] for a in sorted(groups)]
+    rows.sort(key=lambda r: (r["alpha"], r["seed"]))
+    for g in ordered:
+        g.interval = interval
+    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes, interval)
+
+
+def num_classes(report: Report) -> int:
+    for g in report.groups:
+        if g.pooled_logits:
+            return int(g.pooled_logits[0].shape[1])
+    return {"cifar100": 100}.get(report.config.data.name, 10)
