@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from lsexp.analysis import metrics
+from lsexp.cli import app
 from lsexp.config import validate
 from lsexp.errors import DataError, LockedError, ResultsError
 from lsexp.reporting.report import write_report
@@ -314,3 +316,9 @@ def test_report_bootstrap_interval_option(finished, tmp_path):
     assert "percentile bootstrap" in (out / "report" / "summary.md").read_text()
     write_report(out)  # back to the default for the other tests using this folder
     assert "Student-t" in (out / "report" / "summary.md").read_text()
+
+
+def test_report_rejects_an_unknown_interval_method(tmp_path):
+    run_sweep(_config(sweep={"alpha": [0.1], "seeds": [0]}), tmp_path / "out")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "out"), "--interval", "wald"])
+    assert result.exit_code == 2 and "--interval" in result.output
