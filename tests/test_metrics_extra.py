@@ -18,16 +18,21 @@ import pytest
 
 from lsexp.analysis.metrics import (
     _debiased_squared_ce,
-    _equal_width_bin_index,
     _resampled_ece,
-    _top_label,
     debiased_ece,
     debiased_l2_ce,
     ece,
     ece_bootstrap_interval,
+    equal_width_bin_index,
     reliability_bins,
     softmax,
 )
+
+
+def top_label(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence (max probability) and correctness (0/1, float64) of the top label."""
+    return probs.max(axis=1), (probs.argmax(axis=1) == labels).astype(np.float64)
+
 
 # ---------------------------------------------------------------------------------------
 # Data
@@ -131,7 +136,7 @@ DATASETS = {
 def test_debiased_l2_ce_matches_the_slow_reference(name: str, n_bins: int) -> None:
     probs, labels = DATASETS[name]()
     squared = _ref_squared_ce(probs, labels, n_bins, debias=True)  # before clipping at 0
-    conf, correct = _top_label(probs, labels)
+    conf, correct = top_label(probs, labels)
     assert _debiased_squared_ce(conf, correct, n_bins) == pytest.approx(squared, abs=1e-14)
     expected = _ref_l2_ce(probs, labels, n_bins, debias=True)
     assert debiased_l2_ce(probs, labels, n_bins) == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -165,7 +170,7 @@ def test_squared_estimate_is_unbiased_on_calibrated_samples() -> None:
     debiased, plug_in = [], []
     for seed in range(300):
         probs, labels = _calibrated(1000 + seed, 600, 10)
-        conf, correct = _top_label(probs, labels)
+        conf, correct = top_label(probs, labels)
         debiased.append(_debiased_squared_ce(conf, correct, 15))
         plug_in.append(_ref_l2_ce(probs, labels, 15, debias=False) ** 2)
     mean, stderr = np.mean(debiased), np.std(debiased) / math.sqrt(len(debiased))
@@ -225,7 +230,7 @@ def test_bin_index_follows_the_equal_width_convention() -> None:
     # bin b = (b/M, (b+1)/M], 0 in the first bin.
     m = 5
     values = np.concatenate([np.arange(m + 1) / m, np.random.default_rng(0).random(200)])
-    index = _equal_width_bin_index(values, m)
+    index = equal_width_bin_index(values, m)
     one_class = reliability_bins(values[:, None], np.zeros(len(values), dtype=np.int64), m)
     np.testing.assert_array_equal(np.bincount(index, minlength=m), one_class.counts)
     np.testing.assert_array_equal(index[: m + 1], [0, 0, 1, 2, 3, 4])
@@ -233,7 +238,7 @@ def test_bin_index_follows_the_equal_width_convention() -> None:
 
 def test_resampled_ece_equals_ece_of_each_resample() -> None:
     probs, labels = _overconfident(10, 300)
-    conf, correct = _top_label(probs, labels)
+    conf, correct = top_label(probs, labels)
     n_boot, seed = 25, 3
     got = _resampled_ece(conf, correct, 15, n_boot, np.random.default_rng(seed))
     idx = np.random.default_rng(seed).integers(0, 300, size=(n_boot, 300))

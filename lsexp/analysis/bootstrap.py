@@ -63,7 +63,7 @@ from lsexp.analysis.metrics import (
     _as_2d_float,
     _as_labels,
     _check_n_bins,
-    _equal_width_bin_index,
+    equal_width_bin_index,
     log_softmax,
     softmax,
 )
@@ -145,7 +145,7 @@ def ece_statistic(n_bins: int = 15, name: str | None = None) -> Statistic:
     def prepare(z: FloatArray, y: IntArray) -> tuple[IntArray, FloatArray, int, float]:
         p = softmax(z)
         conf, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(np.float64)
-        groups = _equal_width_bin_index(conf, n_bins)[:, None]
+        groups = equal_width_bin_index(conf, n_bins)[:, None]
         return groups, (correct - conf)[:, None], n_bins, 1.0
 
     return Statistic(name or "ece", "binned", prepare=prepare)
@@ -162,7 +162,7 @@ def classwise_ece_statistic(n_bins: int = 15, name: str | None = None) -> Statis
     def prepare(z: FloatArray, y: IntArray) -> tuple[IntArray, FloatArray, int, float]:
         p = softmax(z)
         k = p.shape[1]
-        groups = _equal_width_bin_index(p, n_bins) + n_bins * np.arange(k)[None, :]
+        groups = equal_width_bin_index(p, n_bins) + n_bins * np.arange(k)[None, :]
         values = (y[:, None] == np.arange(k)[None, :]).astype(np.float64) - p
         return groups, values, k * n_bins, 1.0 / k
 

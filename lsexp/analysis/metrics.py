@@ -53,6 +53,7 @@ __all__ = [
     "ece_bootstrap_interval",
     "ece_noise_floor",
     "equal_mass_bin_index",
+    "equal_width_bin_index",
     "log_softmax",
     "logit_gap",
     "mce",
@@ -559,8 +560,12 @@ debiased_ece = debiased_l2_ce
 """Former name of ``debiased_l2_ce`` (kept so old code runs): an l2 error, not an ECE."""
 
 
-def _equal_width_bin_index(values: FloatArray, n_bins: int) -> IntArray:
-    """Bin index of each value, with exactly the searchsorted call of ``_equal_width_bins``."""
+def equal_width_bin_index(values: FloatArray, n_bins: int) -> IntArray:
+    """Equal-width bin (0 .. M-1) of each value in [0, 1]: bin b = (b/M, (b+1)/M], 0 in bin 0.
+
+    The same searchsorted call as ``_equal_width_bins`` (``ece``, ``reliability_bins``), for
+    callers that need only the index (the ECE bootstrap, ``lsexp.analysis.bootstrap``).
+    """
     edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
     return np.searchsorted(edges[1:-1], values, side="left")
 
@@ -581,7 +586,7 @@ def _resampled_ece(
     per-bin sums of correct - conf: ECE = sum_b |sum_{i in b} (correct_i - conf_i)| / N.
     """
     n = conf.shape[0]
-    bins = _equal_width_bin_index(conf, n_bins)
+    bins = equal_width_bin_index(conf, n_bins)
     gap = correct - conf
     out = np.empty(n_boot)
     per_chunk = max(1, _BOOT_CHUNK // n)
@@ -881,7 +886,7 @@ def calibration_noise_floor(
     gaps = (drawn == top[None, :]).astype(np.float64) - conf[None, :]
     out: dict[str, NoiseFloor] = {}
     for m in PANEL_BINS:
-        draws = _binned_abs_sums(_equal_width_bin_index(conf, m), gaps, m) / n
+        draws = _binned_abs_sums(equal_width_bin_index(conf, m), gaps, m) / n
         out[f"ece_width_{m}"] = _floor(draws, n_draws, seed)
     for m in PANEL_BINS:
         idx = equal_mass_bin_index(conf, m)
@@ -890,7 +895,7 @@ def calibration_noise_floor(
     per_class = np.zeros(n_draws)
     for c in range(k):
         outcome = (drawn == c).astype(np.float64) - p[None, :, c]
-        per_class += _binned_abs_sums(_equal_width_bin_index(p[:, c], n_bins), outcome, n_bins)
+        per_class += _binned_abs_sums(equal_width_bin_index(p[:, c], n_bins), outcome, n_bins)
     out["classwise_ece"] = _floor(per_class / (n * k), n_draws, seed)
     return out
 
@@ -923,7 +928,7 @@ def ece_noise_floor(
     conf = p.max(axis=1)
     n = conf.shape[0]
     if binning == "width":
-        idx, groups = _equal_width_bin_index(conf, n_bins), n_bins
+        idx, groups = equal_width_bin_index(conf, n_bins), n_bins
     else:
         idx = equal_mass_bin_index(conf, n_bins)
         groups = int(idx.max()) + 1

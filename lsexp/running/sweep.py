@@ -201,9 +201,12 @@ def _workers_on_machine() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def _cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
-    """platform.processor(), which is empty on most Linux (it reads `uname -p`), then the
-    first `model name` line of /proc/cpuinfo, then the machine type (e.g. x86_64)."""
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """This machine's CPU model, for a run's provenance.
+
+    platform.processor(), which is empty on most Linux (it reads `uname -p`), then the first
+    `model name` line of `cpuinfo`, then the machine type (e.g. x86_64).
+    """
     if platform.processor():
         return platform.processor()
     with contextlib.suppress(OSError):
@@ -216,7 +219,7 @@ def _cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
 
 def provenance(device: torch.device) -> dict[str, Any]:
     """Where and with what a run was computed (not part of its identity)."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
         "lsexp_version": __version__,
         "git_commit": _git_commit(),
