@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import lsexp
 from lsexp.errors import DataError
 from lsexp.training import data
 from lsexp.training.data import (
@@ -337,7 +338,8 @@ def test_fetch_failure_is_data_error(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     with pytest.raises(DataError) as err:
         fetch_dataset("mnist", tmp_path)
     assert "download" in str(err.value) and "lsexp data import mnist" in str(err.value)
-    assert fetch_dataset("fashion_mnist_mini", tmp_path) == data._BUNDLED_MINI
+    bundled = Path(lsexp.__file__).resolve().parent / "bundled" / "fashion_mnist_mini.npz"
+    assert fetch_dataset("fashion_mnist_mini", tmp_path) == bundled  # shipped, never fetched
 
 
 # ---------------------------------------------------------------------------------------
