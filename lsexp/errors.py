@@ -6,7 +6,6 @@ Exit codes (also in the README): 0 ok, 1 a run failed, 2 bad usage/config/data,
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3

@@ -27,7 +27,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-VERDICTS = ("supported", "not supported", "inconclusive")
+from lsexp.analysis.claims import VERDICTS
+
 CLAIM_KEYS = ("claim", "verdict", "rule", "reason")
 MISSING = "—"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

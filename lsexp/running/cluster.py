@@ -33,6 +33,9 @@ from lsexp.errors import LsexpError
 from lsexp.results.store import ResultsStore, plan_runs
 
 EXECUTORS = ("slurm", "local", "debug")
+# At most this many array tasks run at once (sbatch --array=...%64), so that one sweep does
+# not take a whole partition; submitit's own default is 256.
+ARRAY_PARALLELISM = 64
 
 
 def parse_shard(text: str | None, environ: dict[str, str] | None = None) -> tuple[int, int] | None:
@@ -68,8 +71,6 @@ class SlurmOptions:
     gpus_per_task: int = 0
     cpus_per_task: int = 2
     timeout_min: int = 240
-    array_parallelism: int = 64
-    mem_gb: int | None = None
 
 
 def signal_delay_s(timeout_min: int) -> int:
@@ -253,13 +254,11 @@ def submit(
         "name": f"lsexp-{config.name}",
     }
     if executor == "slurm":
-        params["slurm_array_parallelism"] = options.array_parallelism
+        params["slurm_array_parallelism"] = ARRAY_PARALLELISM
         params["gpus_per_node"] = options.gpus_per_task
         params["slurm_signal_delay_s"] = signal_delay_s(options.timeout_min)
         if options.partition:
             params["slurm_partition"] = options.partition
-        if options.mem_gb:
-            params["mem_gb"] = options.mem_gb
     ex.update_parameters(**params)
     data = config_data(config)
     n = len(todo)

@@ -71,7 +71,6 @@ class DatasetInfo:
     channels: int
     image_size: int
     classes: tuple[str, ...]
-    description: str
     train_size: int  # images in the official training split (val is carved from it)
     bundled: bool = False  # shipped inside lsexp: nothing to fetch or import
 
@@ -85,8 +84,6 @@ DATASETS: dict[str, DatasetInfo] = {
             channels=1,
             image_size=28,
             classes=_FASHION_CLASSES,
-            description="Real Fashion-MNIST subset bundled with lsexp (500 train + 200 test "
-            "images per class); for the quickstart, noisier than the full set",
             train_size=5000,
             bundled=True,
         ),
@@ -96,7 +93,6 @@ DATASETS: dict[str, DatasetInfo] = {
             channels=1,
             image_size=28,
             classes=tuple(str(digit) for digit in range(10)),
-            description="MNIST handwritten digits (LeCun et al. 1998), 60000 train / 10000 test",
             train_size=60000,
         ),
         DatasetInfo(
@@ -105,7 +101,6 @@ DATASETS: dict[str, DatasetInfo] = {
             channels=1,
             image_size=28,
             classes=_FASHION_CLASSES,
-            description="Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), 60000 train / 10000 test",
             train_size=60000,
         ),
         DatasetInfo(
@@ -114,7 +109,6 @@ DATASETS: dict[str, DatasetInfo] = {
             channels=3,
             image_size=32,
             classes=_CIFAR10_CLASSES,
-            description="CIFAR-10 (Krizhevsky 2009), 50000 train / 10000 test",
             train_size=50000,
         ),
         DatasetInfo(
@@ -123,7 +117,6 @@ DATASETS: dict[str, DatasetInfo] = {
             channels=3,
             image_size=32,
             classes=_CIFAR100_CLASSES,
-            description="CIFAR-100, fine labels (Krizhevsky 2009), 50000 train / 10000 test",
             train_size=50000,
         ),
     )
