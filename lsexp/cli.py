@@ -210,8 +210,9 @@ def sweep(
 ) -> None:
     """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
     from lsexp.config import load_config
+    from lsexp.results.store import default_sweep_dir
     from lsexp.running.cluster import SlurmOptions, parse_shard, submit
-    from lsexp.running.sweep import default_out_dir, run_sweep
+    from lsexp.running.sweep import run_sweep
 
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
@@ -222,7 +223,7 @@ def sweep(
             raise LsexpError(f"--claim-grace: expected a number of seconds, got {claim_grace}")
         shard_spec = parse_shard(shard)
         config = load_config(config_path, overrides or [])
-        target = Path(out_dir) if out_dir is not None else default_out_dir(config)
+        target = Path(out_dir) if out_dir is not None else default_sweep_dir(config.name)
         if dry_run:
             _dry_run(config, target, retry_failed, force_new, shard_spec)
             return
@@ -442,10 +443,10 @@ def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
     skipped with a warning, so one broken folder does not stop the report of the others.
     A folder named on the command line that is broken is an error (exit 2).
     """
-    from lsexp.results.store import ResultsStore, find_sweeps
+    from lsexp.results.store import RESULTS_ROOT, ResultsStore, find_sweeps
 
     named = dirs is not None and len(dirs) > 0
-    for d in dirs or [Path("results")]:
+    for d in dirs or [RESULTS_ROOT]:
         if not d.exists():
             raise LsexpError(f"{d}: no such folder; run `lsexp sweep CONFIG` first")
         sweeps = find_sweeps(d)

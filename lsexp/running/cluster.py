@@ -153,7 +153,7 @@ def _array_task(
     from lsexp.training.engine import Interrupted
 
     stop = _SlurmStop(timeout_min, signal_delay_s(timeout_min))
-    config = validate(data, f"{out_dir}/sweep.yaml")
+    config = validate(data, str(ResultsStore(out_dir).sweep_file))
     try:
         with _slurm_signals(stop):
             result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id},
@@ -247,7 +247,8 @@ def submit(
         return []
     # Tasks may start in another working directory (sbatch --chdir): give them full paths.
     shared = out_dir.resolve()
-    ex = submitit.AutoExecutor(folder=str(shared / "slurm" / "%j"), cluster=executor)
+    logs = ResultsStore(shared).slurm_dir
+    ex = submitit.AutoExecutor(folder=str(logs / "%j"), cluster=executor)
     params: dict[str, Any] = {
         "timeout_min": options.timeout_min,
         "cpus_per_task": options.cpus_per_task,
@@ -262,7 +263,6 @@ def submit(
     ex.update_parameters(**params)
     data = config_data(config)
     n = len(todo)
-    logs = shared / "slurm"
 
     def listing() -> set[Path]:
         return set(logs.iterdir()) if logs.is_dir() else set()

@@ -32,6 +32,7 @@ from lsexp.results.store import (
     RunSpec,
     RunState,
     config_hash,
+    default_sweep_dir,
     plan_runs,
 )
 from lsexp.training.data import DatasetStatus, check_dataset, load_splits
@@ -73,10 +74,6 @@ class SweepResult:
     def n_failed(self) -> int:
         """Runs that are failed now: failed in this invocation or earlier and not retried."""
         return sum(o.status in ("failed", "skipped-failed") for o in self.outcomes)
-
-
-def default_out_dir(config: SweepConfig) -> Path:
-    return Path("results") / config.name
 
 
 def select_shard(plan: list[RunSpec], index: int, count: int) -> list[RunSpec]:
@@ -166,7 +163,7 @@ def prepare(
     `--workers` and cluster submission: the results folder can hold this sweep, the
     dataset is complete and fits the settings, the folder holds no runs of other
     settings (unless `force_new`), and each run's state. Writes nothing."""
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
+    out_dir = Path(out_dir) if out_dir is not None else default_sweep_dir(config.name)
     store = ResultsStore(out_dir)
     store.check_can_hold_sweep()
     dataset = check_dataset(config.data.name, _root(config))
