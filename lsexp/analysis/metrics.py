@@ -625,7 +625,7 @@ def ece_bootstrap_interval(
     resamples of the N test examples with replacement (``np.random.default_rng(seed)``),
     compute the ECE of each, and return its (1 - level)/2 and (1 + level)/2 quantiles
     (``np.quantile``, linear interpolation). Confidences, correctness and bins are computed
-    once; a resample only re-sums them per bin, so N=10000, n_boot=200 takes milliseconds.
+    once; a resample only re-sums them per bin (one bincount per chunk of resamples).
 
     This is the interval for the test-set sampling noise of one model's ECE, not a spread
     across seeds. The plug-in ECE is biased upwards and a resample's more so: for a nearly

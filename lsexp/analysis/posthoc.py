@@ -270,8 +270,9 @@ def _lbfgs(
 ) -> Any:
     """scipy's L-BFGS-B with the analytic gradient, at most _MAXITER iterations.
 
-    BLAS is held to one thread: the vectors are tiny, and measured on a busy 2-core machine
-    a multi-threaded OpenBLAS made a 22-evaluation fit 5x slower (180 ms vs 33 ms).
+    BLAS is held to one thread: the vectors are tiny, so a multi-threaded OpenBLAS can spend
+    more on waking and syncing its threads than on the arithmetic (on a busy 2-core machine
+    it made a fit several times slower).
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return minimize(
@@ -366,7 +367,8 @@ def fit_matrix_scaling(
     with the lowest held-out NLL wins (ties: the larger, i.e. stronger, penalty). W and b are
     then refitted on the whole validation split at that strength. Kull et al. chose lam and mu
     separately by 5-fold cross-validation over a wider grid; one tied 1-D grid and one split
-    keep a fit to a few tens of milliseconds for K = 10. Pass lam and mu to fix them instead.
+    cost len(grid) + 1 fits, where a 5-fold search over a 2-D grid of G values a side costs
+    5 G^2 + 1. Pass lam and mu to fix them instead.
 
     Needs at least ``ms_min_examples(K)`` = 10 K validation examples (``CalibrationError``
     otherwise): the penalty keeps W well-posed even with fewer examples than its K^2 + K

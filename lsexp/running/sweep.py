@@ -325,7 +325,9 @@ def run_sweep(
         if not todo:
             return SweepResult(out_dir, outcomes, str(torch_device))
         prov = provenance(torch_device)
-        settings = engine_settings(torch_device, config.model.name, compile)
+        settings = engine_settings(
+            torch_device, config.model.name, compile, runs_at_once=_workers_on_machine()
+        )
         for i, spec in enumerate(todo):
             claim = store.try_claim(spec, claim_grace)
             if claim is None:
