@@ -54,6 +54,7 @@ from lsexp.config import (
     validate,
 )
 from lsexp.errors import ConfigError, LockedError, ResultsError
+from lsexp.fsutil import atomic_write_bytes
 from lsexp.training.objectives import DEFAULT_OBJECTIVE
 
 RESULTS_ROOT = Path("results")  # where sweeps go, and `lsexp report` looks, by default
@@ -134,36 +135,6 @@ def same_settings(record: dict[str, Any], config: SweepConfig) -> bool:
 # ---------------------------------------------------------------------------------------
 # Atomic files
 # ---------------------------------------------------------------------------------------
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is always the old or the new complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; results are meant to be shared like any other file.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

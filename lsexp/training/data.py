@@ -19,7 +19,6 @@ import contextlib
 import gzip
 import math
 import os
-import secrets
 import shlex
 import shutil
 import tarfile
@@ -28,11 +27,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from lsexp.errors import DataError
+from lsexp.fsutil import atomic_copy
 
 if TYPE_CHECKING:  # torch costs seconds to import; `lsexp data check` does not need it
     import torch
@@ -712,7 +712,7 @@ def _import_idx(name: str, source: Path, root: Path) -> None:
             try:
                 opener = gzip.open if gzipped else open
                 with opener(src, "rb") as f:
-                    _atomic_copy(f, staging / dest.name)
+                    atomic_copy(f, staging / dest.name)
             except (OSError, EOFError, zlib.error) as err:
                 raise DataError(
                     f"{name}: cannot {'gunzip' if gzipped else 'copy'} {src} "
@@ -726,25 +726,6 @@ def _import_idx(name: str, source: Path, root: Path) -> None:
         dest_dir.mkdir(parents=True, exist_ok=True)
         for _, dest in plan:
             os.replace(staging / dest.name, dest)
-
-
-def _atomic_copy(f: IO[bytes], dest: Path) -> None:
-    """Stream `f` into `dest` through a temp file in the same folder, then `os.replace`.
-
-    The temp file is created with mode 0o666 so the umask applies as for any new file.
-    """
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(f, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def _import_cifar(name: str, source: Path, root: Path) -> None:
