@@ -464,14 +464,16 @@ def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
             yield sweep_dir, config
 
 
+# The DIR arguments of `report` and `status`.
+SweepDirs = Annotated[
+    list[Path] | None,
+    typer.Argument(metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."),
+]
+
+
 @app.command()
 def report(
-    dirs: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
-        ),
-    ] = None,
+    dirs: SweepDirs = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any run folder is unreadable.")
     ] = False,
@@ -542,12 +544,7 @@ def _print_report_table(rep) -> None:
 
 @app.command()
 def status(
-    dirs: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
-        ),
-    ] = None,
+    dirs: SweepDirs = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The plan of each sweep and the state of every run."""
