@@ -54,6 +54,7 @@ from lsexp.analysis import metrics
 from lsexp.analysis.calibration import apply_temperature, fit_temperature
 from lsexp.analysis.metrics import FloatArray, IntArray, _as_2d_float, _as_labels
 from lsexp.errors import CalibrationError, ConfigError
+from lsexp.registry import by_name
 
 __all__ = [
     "CALIBRATORS",
@@ -615,54 +616,51 @@ def fit_isotonic(logits: ArrayLike, labels: ArrayLike) -> Fitted:
 # Registry
 # ---------------------------------------------------------------------------------------
 
-CALIBRATORS: dict[str, Calibrator] = {
-    c.name: c
-    for c in (
-        Calibrator(
-            "ts",
-            "temperature scaling",
-            "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
-            fit_temperature_scaling,
-            keeps_prediction=True,
-            top_label=False,
-        ),
-        Calibrator(
-            "vs",
-            "vector scaling",
-            "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
-            fit_vector_scaling,
-            keeps_prediction=False,
-            top_label=False,
-        ),
-        Calibrator(
-            "ms",
-            "matrix scaling (ODIR)",
-            "Kull et al. 2019, Beyond temperature scaling: Obtaining well-calibrated "
-            "multiclass probabilities with Dirichlet calibration (NeurIPS)",
-            fit_matrix_scaling,
-            keeps_prediction=False,
-            top_label=False,
-        ),
-        Calibrator(
-            "hist",
-            "histogram binning (top-label)",
-            "Zadrozny & Elkan 2001, Obtaining calibrated probability estimates from "
-            "decision trees and naive Bayesian classifiers (ICML)",
-            fit_histogram_binning,
-            keeps_prediction=True,
-            top_label=True,
-        ),
-        Calibrator(
-            "iso",
-            "isotonic regression (top-label)",
-            "Zadrozny & Elkan 2002, Transforming classifier scores into accurate multiclass "
-            "probability estimates (KDD)",
-            fit_isotonic,
-            keeps_prediction=True,
-            top_label=True,
-        ),
-    )
-}
+CALIBRATORS: dict[str, Calibrator] = by_name(
+    Calibrator(
+        "ts",
+        "temperature scaling",
+        "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
+        fit_temperature_scaling,
+        keeps_prediction=True,
+        top_label=False,
+    ),
+    Calibrator(
+        "vs",
+        "vector scaling",
+        "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
+        fit_vector_scaling,
+        keeps_prediction=False,
+        top_label=False,
+    ),
+    Calibrator(
+        "ms",
+        "matrix scaling (ODIR)",
+        "Kull et al. 2019, Beyond temperature scaling: Obtaining well-calibrated "
+        "multiclass probabilities with Dirichlet calibration (NeurIPS)",
+        fit_matrix_scaling,
+        keeps_prediction=False,
+        top_label=False,
+    ),
+    Calibrator(
+        "hist",
+        "histogram binning (top-label)",
+        "Zadrozny & Elkan 2001, Obtaining calibrated probability estimates from "
+        "decision trees and naive Bayesian classifiers (ICML)",
+        fit_histogram_binning,
+        keeps_prediction=True,
+        top_label=True,
+    ),
+    Calibrator(
+        "iso",
+        "isotonic regression (top-label)",
+        "Zadrozny & Elkan 2002, Transforming classifier scores into accurate multiclass "
+        "probability estimates (KDD)",
+        fit_isotonic,
+        keeps_prediction=True,
+        top_label=True,
+    ),
+)
 """Every calibrator by name, in the order tables list them."""
 
 

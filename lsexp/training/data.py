@@ -33,6 +33,7 @@ import numpy as np
 
 from lsexp.errors import DataError
 from lsexp.fsutil import atomic_copy
+from lsexp.registry import by_name
 
 if TYPE_CHECKING:  # torch costs seconds to import; `lsexp data check` does not need it
     import torch
@@ -68,58 +69,27 @@ class DatasetInfo:
     """What a model and a report need to know about a dataset, without loading it."""
 
     name: str
-    num_classes: int
     channels: int
     image_size: int
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # class names in label order
     train_size: int  # images in the official training split (val is carved from it)
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo(
-            name="fashion_mnist_mini",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=_FASHION_CLASSES,
-            train_size=5000,
-        ),
-        DatasetInfo(
-            name="mnist",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=tuple(str(digit) for digit in range(10)),
-            train_size=60000,
-        ),
-        DatasetInfo(
-            name="fashion_mnist",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=_FASHION_CLASSES,
-            train_size=60000,
-        ),
-        DatasetInfo(
-            name="cifar10",
-            num_classes=10,
-            channels=3,
-            image_size=32,
-            classes=_CIFAR10_CLASSES,
-            train_size=50000,
-        ),
-        DatasetInfo(
-            name="cifar100",
-            num_classes=100,
-            channels=3,
-            image_size=32,
-            classes=_CIFAR100_CLASSES,
-            train_size=50000,
-        ),
-    )
-}
+
+_DIGITS = tuple(str(digit) for digit in range(10))
+
+# One row per dataset; what else a new dataset needs: docs/architecture.md, "To add".
+DATASETS: dict[str, DatasetInfo] = by_name(
+    #           name                  channels  size  classes            train_size
+    DatasetInfo("fashion_mnist_mini", 1,        28,   _FASHION_CLASSES,  5000),
+    DatasetInfo("mnist",              1,        28,   _DIGITS,           60000),
+    DatasetInfo("fashion_mnist",      1,        28,   _FASHION_CLASSES,  60000),
+    DatasetInfo("cifar10",            3,        32,   _CIFAR10_CLASSES,  50000),
+    DatasetInfo("cifar100",           3,        32,   _CIFAR100_CLASSES, 50000),
+)  # fmt: skip
 
 # torchvision class names (its folder names under the root), looked up lazily because
 # importing torchvision costs seconds that `lsexp --help` should not pay.
