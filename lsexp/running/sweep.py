@@ -328,27 +328,48 @@ def run_sweep(
         settings = engine_settings(
             torch_device, config.model.name, compile, runs_at_once=_workers_on_machine()
         )
-        for i, spec in enumerate(todo):
-            claim = store.try_claim(spec, claim_grace)
-            if claim is None:
-                outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
-                continue
-            try:
-                state = store.status_of(spec)
-                if state in FINAL_STATUSES:  # finished by another worker meanwhile
-                    outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
-                    continue
-                set_running(spec.run_id)
-                outcome = _train_and_save(
-                    store, spec, config, splits, torch_device, prov, observer, i, len(todo),
-                    should_stop, settings,
-                )  # fmt: skip
-            finally:
-                claim.release()
-            outcomes.append(outcome)
-            if observer:
-                observer.run_finished(spec, outcome.status, outcome.summary)
+        outcomes += _train_each(store, todo, config, splits, torch_device, prov, settings,
+                                observer, should_stop, set_running, claim_grace)  # fmt: skip
     return SweepResult(out_dir, outcomes, str(torch_device))
+
+
+def _train_each(
+    store: ResultsStore,
+    todo: list[RunSpec],
+    config: SweepConfig,
+    splits: Any,
+    torch_device: torch.device,
+    prov: dict[str, Any],
+    settings: EngineSettings,
+    observer: SweepObserver | None,
+    should_stop: Callable[[], bool] | None,
+    set_running: Callable[[str | None], None],
+    claim_grace: float,
+) -> list[RunOutcome]:
+    """Claim, train and save each run of `todo` in turn; a run another worker holds or has
+    finished meanwhile is skipped. Returns one outcome per run."""
+    outcomes: list[RunOutcome] = []
+    for i, spec in enumerate(todo):
+        claim = store.try_claim(spec, claim_grace)
+        if claim is None:
+            outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
+            continue
+        try:
+            state = store.status_of(spec)
+            if state in FINAL_STATUSES:  # finished by another worker meanwhile
+                outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
+                continue
+            set_running(spec.run_id)
+            outcome = _train_and_save(
+                store, spec, config, splits, torch_device, prov, observer, i, len(todo),
+                should_stop, settings,
+            )  # fmt: skip
+        finally:
+            claim.release()
+        outcomes.append(outcome)
+        if observer:
+            observer.run_finished(spec, outcome.status, outcome.summary)
+    return outcomes
 
 
 def _train_and_save(
