@@ -339,6 +339,44 @@ def _heldout_nll(theta: FloatArray, z_t: FloatArray, y: IntArray) -> float:
     return nll
 
 
+def _select_ms_strength(
+    z: FloatArray,
+    y: IntArray,
+    grid: Sequence[float],
+    holdout: float,
+    seed: int,
+    theta_id: FloatArray,
+) -> tuple[float, FloatArray, dict[str, Any]]:
+    """The tied strength lam = mu of the grid with the lowest held-out NLL (see
+    ``fit_matrix_scaling``), the parameters fitted at it, and how it was chosen."""
+    n = z.shape[0]
+    strengths = sorted((float(v) for v in grid), reverse=True)
+    if not strengths or any(not (math.isfinite(v) and v >= 0.0) for v in strengths):
+        raise ValueError(f"expected a non-empty grid of finite strengths >= 0, got {grid!r}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_out = math.ceil(holdout * n)
+    if not 0 < n_out < n:
+        raise ValueError(f"expected holdout in (0, 1) leaving both parts non-empty, got {holdout}")
+    out_idx, fit_idx = perm[:n_out], perm[n_out:]
+    fit_t, out_t = np.ascontiguousarray(z[fit_idx].T), np.ascontiguousarray(z[out_idx].T)
+    theta = theta_id
+    scores: list[float] = []
+    thetas: list[FloatArray] = []
+    for s in strengths:
+        theta, _ = _fit_matrix(fit_t, y[fit_idx], s, s, theta, _FTOL_SEARCH)
+        scores.append(_heldout_nll(theta, out_t, y[out_idx]))
+        thetas.append(theta)
+    best = int(np.argmin(scores))  # first minimum = the strongest penalty among ties
+    chosen = {
+        "selected_by": "holdout",
+        "grid": strengths,
+        "holdout_nll": [float(v) for v in scores],
+        "holdout_fraction": float(holdout),
+        "seed": int(seed),
+    }
+    return strengths[best], thetas[best], chosen
+
+
 def fit_matrix_scaling(
     logits: ArrayLike,
     labels: ArrayLike,
@@ -393,34 +431,9 @@ def fit_matrix_scaling(
     theta_id = np.concatenate([np.eye(k).ravel(), np.zeros(k)])
     params: dict[str, Any] = {}
     if lam is None or mu is None:
-        strengths = sorted((float(v) for v in grid), reverse=True)
-        if not strengths or any(not (math.isfinite(v) and v >= 0.0) for v in strengths):
-            raise ValueError(f"expected a non-empty grid of finite strengths >= 0, got {grid!r}")
-        perm = np.random.default_rng(seed).permutation(n)
-        n_out = math.ceil(holdout * n)
-        if not 0 < n_out < n:
-            raise ValueError(
-                f"expected holdout in (0, 1) leaving both parts non-empty, got {holdout}"
-            )
-        out_idx, fit_idx = perm[:n_out], perm[n_out:]
-        fit_t, out_t = np.ascontiguousarray(z[fit_idx].T), np.ascontiguousarray(z[out_idx].T)
-        theta = theta_id
-        scores: list[float] = []
-        thetas: list[FloatArray] = []
-        for s in strengths:
-            theta, _ = _fit_matrix(fit_t, y[fit_idx], s, s, theta, _FTOL_SEARCH)
-            scores.append(_heldout_nll(theta, out_t, y[out_idx]))
-            thetas.append(theta)
-        best = int(np.argmin(scores))  # first minimum = the strongest penalty among ties
-        lam = mu = strengths[best]
-        theta0 = thetas[best]
-        params.update(
-            selected_by="holdout",
-            grid=strengths,
-            holdout_nll=[float(v) for v in scores],
-            holdout_fraction=float(holdout),
-            seed=int(seed),
-        )
+        lam, theta0, chosen = _select_ms_strength(z, y, grid, holdout, seed, theta_id)
+        mu = lam
+        params.update(chosen)
     else:
         if not all(math.isfinite(v) and v >= 0.0 for v in (lam, mu)):
             raise ValueError(f"expected finite lam, mu >= 0, got lam={lam!r}, mu={mu!r}")
