@@ -223,7 +223,6 @@ def submit(
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
     try:
         import submitit
-        from submitit.core.utils import FailedJobError
     except ImportError:
         raise LsexpError(
             "--executor needs submitit: pip install 'lsexp[slurm]' (or pip install submitit)"
@@ -262,7 +261,14 @@ def submit(
             params["slurm_partition"] = options.partition
     ex.update_parameters(**params)
     data = config_data(config)
-    n = len(todo)
+    tasks = [(data, str(shared), s.run_id, device, compile, options.timeout_min) for s in todo]
+    return _map_array(ex, tasks, logs, executor)
+
+
+def _map_array(ex: Any, tasks: list[tuple], logs: Path, executor: str) -> list[Any]:
+    """Submit one `_array_task` per entry of `tasks` as one job array. If sbatch refuses
+    it, remove the files submitit left in `logs` for it and raise its message."""
+    from submitit.core.utils import FailedJobError
 
     def listing() -> set[Path]:
         return set(logs.iterdir()) if logs.is_dir() else set()
@@ -271,9 +277,7 @@ def submit(
     try:
         # submitit prints sbatch's complaint itself and then raises it: keep one copy, ours.
         with contextlib.redirect_stderr(io.StringIO()):
-            return ex.map_array(_array_task, [data] * n, [str(shared)] * n,
-                                [s.run_id for s in todo], [device] * n, [compile] * n,
-                                [options.timeout_min] * n)  # fmt: skip
+            return ex.map_array(_array_task, *zip(*tasks, strict=True))
     except FailedJobError as e:  # sbatch refused the array: its own message says why
         for path in listing() - before:  # the task pickles and script of the array
             if not path.is_dir():
