@@ -135,6 +135,8 @@ class _StopFlag:
 # ---------------------------------------------------------------------------------------
 
 
+# Long only by its option declarations; the body is a straight sequence: check the flags,
+# load the config, then one of dry run, --workers, --executor or a sweep in this process.
 @app.command(epilog=EPILOG)
 def sweep(
     config_path: Annotated[Path, typer.Argument(metavar="CONFIG", help="YAML sweep config.")],
@@ -211,8 +213,8 @@ def sweep(
 ) -> None:
     """Train every alpha x seed run of CONFIG that is not finished yet, and save it."""
     from lsexp.config import load_config
-    from lsexp.running.cluster import SlurmOptions, parse_shard, submit
-    from lsexp.running.sweep import default_out_dir, run_sweep
+    from lsexp.results.store import default_sweep_dir
+    from lsexp.running.cluster import SlurmOptions, parse_shard
 
     with _errors():
         if device is not None and device not in ("auto", "cpu", "cuda", "mps"):
@@ -223,7 +225,7 @@ def sweep(
             raise LsexpError(f"--claim-grace: expected a number of seconds, got {claim_grace}")
         shard_spec = parse_shard(shard)
         config = load_config(config_path, overrides or [])
-        target = Path(out_dir) if out_dir is not None else default_out_dir(config)
+        target = Path(out_dir) if out_dir is not None else default_sweep_dir(config.name)
         if dry_run:
             _dry_run(config, target, retry_failed, force_new, shard_spec)
             return
@@ -243,46 +245,11 @@ def sweep(
             raise typer.Exit(code)
         if executor is not None:
             options = SlurmOptions(slurm_partition, gpus_per_task, cpus_per_task, timeout_min)
-            jobs = submit(config, target, executor=executor, options=options, device=device,
-                          retry_failed=retry_failed, force_new=force_new,
-                          compile=compile)  # fmt: skip
-            if not jobs:
-                out.print("nothing to submit: every run is finished")
-                return
-            out.print(f"submitted {len(jobs)} run(s) as a job array: "
-                      f"{', '.join(str(j.job_id) for j in jobs)}", markup=False)  # fmt: skip
-            if executor != "slurm":  # local/debug: run them now and wait
-                failed = [j.job_id for j in jobs if _job_failed(j)]
-                if failed:
-                    raise LsexpError(f"array tasks failed: {', '.join(map(str, failed))}")
-            out.print(f"follow with: lsexp status {target}; task logs in {target / 'slurm'}",
-                      markup=False)  # fmt: skip
+            _submit_array(config, target, executor, options, device, retry_failed, force_new,
+                          compile)  # fmt: skip
             return
-        stop = _StopFlag()
-        old_int = signal.signal(signal.SIGINT, stop.handler)
-        old_term = signal.signal(signal.SIGTERM, stop.handler)
-        try:
-            if out.is_terminal:
-                with RichObserver(out) as observer:
-                    result = run_sweep(config, target, device=device, observer=observer,
-                                       retry_failed=retry_failed, force_new=force_new,
-                                       should_stop=stop, shard=shard_spec,
-                                       claim_grace=claim_grace, compile=compile)  # fmt: skip
-            else:
-                result = run_sweep(config, target, device=device, observer=PlainObserver(out),
-                                   retry_failed=retry_failed, force_new=force_new,
-                                   should_stop=stop, shard=shard_spec,
-                                   claim_grace=claim_grace, compile=compile)  # fmt: skip
-        except (KeyboardInterrupt, _interrupted()):
-            err.print(
-                f"interrupted; finished runs are saved in {target}. Run the same command again "
-                "to resume.",
-                markup=False,
-            )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-        finally:
-            signal.signal(signal.SIGINT, old_int)
-            signal.signal(signal.SIGTERM, old_term)
+        result = _sweep_here(config, target, device, retry_failed, force_new, shard_spec,
+                             claim_grace, compile)  # fmt: skip
     if WORKERS_ENV not in os.environ:  # a worker of --workers: its parent sums up
         _print_summary(result)
     if result.n_failed:
@@ -292,6 +259,58 @@ def sweep(
             markup=False,
         )
         raise typer.Exit(EXIT_RUN_FAILED)
+
+
+def _submit_array(config, target, executor, options, device, retry_failed, force_new, compile):
+    """`lsexp sweep --executor E`: submit the pending runs as one job array and say where
+    to follow them; with the local/debug executors, wait for the tasks and report failures."""
+    from lsexp.results.store import ResultsStore
+    from lsexp.running.cluster import submit
+
+    jobs = submit(config, target, executor=executor, options=options, device=device,
+                  retry_failed=retry_failed, force_new=force_new, compile=compile)  # fmt: skip
+    if not jobs:
+        out.print("nothing to submit: every run is finished")
+        return
+    out.print(f"submitted {len(jobs)} run(s) as a job array: "
+              f"{', '.join(str(j.job_id) for j in jobs)}", markup=False)  # fmt: skip
+    if executor != "slurm":  # local/debug: run them now and wait
+        failed = [j.job_id for j in jobs if _job_failed(j)]
+        if failed:
+            raise LsexpError(f"array tasks failed: {', '.join(map(str, failed))}")
+    out.print(f"follow with: lsexp status {target}; task logs in "
+              f"{ResultsStore(target).slurm_dir}", markup=False)  # fmt: skip
+
+
+def _sweep_here(config, target, device, retry_failed, force_new, shard_spec, claim_grace,
+                compile):  # fmt: skip
+    """Train in this process, with a progress display; Ctrl-C or SIGTERM stops the run at
+    the next batch and exits 130 (finished runs stay saved)."""
+    from lsexp.running.sweep import run_sweep
+
+    stop = _StopFlag()
+    old_int = signal.signal(signal.SIGINT, stop.handler)
+    old_term = signal.signal(signal.SIGTERM, stop.handler)
+    try:
+        # Rich bars on a terminal, plain lines in a log.
+        display = (
+            RichObserver(out) if out.is_terminal else contextlib.nullcontext(PlainObserver(out))
+        )
+        with display as observer:
+            return run_sweep(config, target, device=device, observer=observer,
+                             retry_failed=retry_failed, force_new=force_new, should_stop=stop,
+                             shard=shard_spec, claim_grace=claim_grace,
+                             compile=compile)  # fmt: skip
+    except (KeyboardInterrupt, _interrupted()):
+        err.print(
+            f"interrupted; finished runs are saved in {target}. Run the same command again "
+            "to resume.",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
 
 
 def _sweep_with_workers(
@@ -443,10 +462,10 @@ def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
     skipped with a warning, so one broken folder does not stop the report of the others.
     A folder named on the command line that is broken is an error (exit 2).
     """
-    from lsexp.results.store import ResultsStore, find_sweeps
+    from lsexp.results.store import RESULTS_ROOT, ResultsStore, find_sweeps
 
     named = dirs is not None and len(dirs) > 0
-    for d in dirs or [Path("results")]:
+    for d in dirs or [RESULTS_ROOT]:
         if not d.exists():
             raise LsexpError(f"{d}: no such folder; run `lsexp sweep CONFIG` first")
         sweeps = find_sweeps(d)
@@ -464,14 +483,16 @@ def _sweeps(dirs: list[Path] | None) -> Iterator[tuple[Path, Any]]:
             yield sweep_dir, config
 
 
+# The DIR arguments of `report` and `status`.
+SweepDirs = Annotated[
+    list[Path] | None,
+    typer.Argument(metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."),
+]
+
+
 @app.command()
 def report(
-    dirs: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
-        ),
-    ] = None,
+    dirs: SweepDirs = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 if any run folder is unreadable.")
     ] = False,
@@ -543,12 +564,7 @@ def _print_report_table(rep) -> None:
 
 @app.command()
 def status(
-    dirs: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="[DIR]...", help="Sweep folders [default: every sweep in results/]."
-        ),
-    ] = None,
+    dirs: SweepDirs = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The plan of each sweep and the state of every run."""

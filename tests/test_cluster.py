@@ -251,3 +251,29 @@ def test_a_cancelled_array_task_leaves_its_run_pending(tmp_path, monkeypatch, ca
     assert store.status_of(spec) == "pending"
     assert [p.name for p in store.run_path(spec).iterdir()] == []  # nothing partial
     assert "stays pending: submit the sweep again" in capsys.readouterr().err
+
+
+def test_an_array_sbatch_refuses_leaves_no_task_files_and_says_why(tmp_path, monkeypatch):
+    submitit = pytest.importorskip("submitit")
+    from submitit.core.utils import FailedJobError
+
+    from lsexp.running.cluster import submit
+
+    class RefusingExecutor:  # what submitit does when sbatch refuses: files written, then raise
+        def __init__(self, folder, cluster):
+            self.logs = Path(folder).parent
+
+        def update_parameters(self, **params):
+            pass
+
+        def map_array(self, fn, *args):
+            self.logs.mkdir(parents=True, exist_ok=True)
+            (self.logs / "tasks.pkl").write_bytes(b"pickled tasks")
+            raise FailedJobError("sbatch: error: invalid partition specified: gpu\n")
+
+    monkeypatch.setattr(submitit, "AutoExecutor", RefusingExecutor)
+    config = validate(tiny_config_dict(), "<test>")
+    out = tmp_path / "out"
+    with pytest.raises(LsexpError, match="not submitted: sbatch: error: invalid partition"):
+        submit(config, out, executor="local")
+    assert list(ResultsStore(out).slurm_dir.iterdir()) == []

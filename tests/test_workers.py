@@ -61,6 +61,7 @@ def test_workers_train_every_run_once(tmp_path):
     assert len(records) == 6 and all(r["status"] == "done" for r in records)
     assert len({(r["alpha"], r["seed"]) for r in records}) == 6
     assert {r["provenance"]["workers"] for r in records} == {2}
+    assert {r["provenance"]["engine"]["runs_at_once"] for r in records} == {2}
     assert len({r["provenance"]["pid"] for r in records}) <= 2
     assert "[w0] " in result.stdout and "[w1] " in result.stdout
     assert "6 trained, 0 already finished" in result.stdout
@@ -133,4 +134,6 @@ def test_worker_does_not_print_the_sweep_summary(tmp_path):
                        env={"LSEXP_WORKERS": "2"})  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "sweep results in" not in result.stdout
-    assert _records(tmp_path / "out")[0]["provenance"]["workers"] == 2
+    (record,) = _records(tmp_path / "out")
+    assert record["provenance"]["workers"] == 2
+    assert record["provenance"]["engine"]["runs_at_once"] == 2

@@ -7,8 +7,8 @@ Shapes: ``probs`` and ``logits`` are (N, K) arrays (N samples, K classes); ``lab
 (N,) integer array of true classes in [0, K). Labels are the true, unsmoothed labels:
 label smoothing is a training setting only (see docs/architecture.md, "Conventions").
 
-Binning conventions (docs/architecture.md, "Conventions"), each in one place (``_equal_width_bins``,
-``equal_mass_bin_index``):
+Binning conventions (docs/architecture.md, "Conventions"), each in one place
+(``equal_width_bin_index``, ``equal_mass_bin_index``; every binned metric bins through them):
 
 - confidence = max probability; predicted class = ``np.argmax`` (ties go to the lowest index);
 - M equal-width bins, bin b = (b/M, (b+1)/M]; a value exactly on an edge goes to the lower
@@ -277,15 +277,35 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _equal_width_bins(values: FloatArray, outcomes: FloatArray, n_bins: int) -> ReliabilityBins:
-    """Bin ``values`` in [0, 1] into M equal-width bins (b/M, (b+1)/M]; average per bin.
+def _equal_width_edges(n_bins: int) -> FloatArray:
+    """(M + 1,) edges b/M, each the float nearest to b/M."""
+    return np.arange(n_bins + 1, dtype=np.float64) / n_bins
 
-    The single home of the binning convention. ``np.searchsorted(inner_edges, v, 'left')``
-    returns the b with edge_b < v <= edge_{b+1}: a value exactly on an edge goes to the
-    lower bin, 0 to bin 0 and 1.0 to bin M-1.
+
+def equal_width_bin_index(values: FloatArray, n_bins: int) -> IntArray:
+    """Equal-width bin (0 .. M-1) of each value in [0, 1]: the single home of the convention.
+
+    ``np.searchsorted(inner_edges, v, 'left')`` returns the b with edge_b < v <= edge_{b+1}:
+    a value exactly on an edge goes to the lower bin, 0 to bin 0 and 1.0 to bin M-1.
     """
-    edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
-    idx = np.searchsorted(edges[1:-1], values, side="left")
+    return np.searchsorted(_equal_width_edges(n_bins)[1:-1], values, side="left")
+
+
+def _binned_abs_sums(idx: IntArray, gaps: FloatArray, n_groups: int) -> FloatArray:
+    """(R,) sum_b |sum_{i in b} gaps[r, i]| for bins ``idx`` ((N,), or (R, N): one per row).
+
+    All R rows in one bincount: row r's bins are shifted by r * n_groups.
+    """
+    r = gaps.shape[0]
+    flat = (idx + n_groups * np.arange(r)[:, None]).ravel()
+    sums = np.bincount(flat, weights=gaps.ravel(), minlength=r * n_groups)
+    return np.abs(sums.reshape(r, n_groups)).sum(axis=1)
+
+
+def _equal_width_bins(values: FloatArray, outcomes: FloatArray, n_bins: int) -> ReliabilityBins:
+    """Bin ``values`` in [0, 1] into M equal-width bins (b/M, (b+1)/M]; average per bin."""
+    edges = _equal_width_edges(n_bins)
+    idx = equal_width_bin_index(values, n_bins)
     counts = np.bincount(idx, minlength=n_bins)
     sum_values = np.bincount(idx, weights=values, minlength=n_bins)
     sum_outcomes = np.bincount(idx, weights=outcomes, minlength=n_bins)
@@ -331,6 +351,14 @@ def equal_mass_bin_index(values: FloatArray, n_bins: int) -> IntArray:
     cuts = np.searchsorted(ordered, ordered[cuts - 1], side="right")  # past any tie run
     lows = ordered[np.unique(cuts[cuts < n])]  # first value of each bin after the first
     return np.searchsorted(lows, values, side="right")
+
+
+def _equal_mass_ece(conf: FloatArray, correct: FloatArray, n_bins: int) -> float:
+    """sum_g (n_g / N) |acc_g - conf_g| over the bins of ``equal_mass_bin_index``."""
+    idx = equal_mass_bin_index(conf, n_bins)
+    gap_sums = np.bincount(idx, weights=correct) - np.bincount(idx, weights=conf)
+    # (n_g / N) |acc_g - conf_g| = |sum_g correct - sum_g conf| / N
+    return float(np.sum(np.abs(gap_sums)) / conf.shape[0])
 
 
 def _top_label(p: FloatArray, y: IntArray) -> tuple[FloatArray, FloatArray]:
@@ -392,10 +420,7 @@ def adaptive_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float
     p, y = _probs_labels(probs, labels)
     n_bins = _check_n_bins(n_bins)
     conf, correct = _top_label(p, y)
-    idx = equal_mass_bin_index(conf, n_bins)
-    gap_sums = np.bincount(idx, weights=correct) - np.bincount(idx, weights=conf)
-    # (n_g / N) |acc_g - conf_g| = |sum_g correct - sum_g conf| / N
-    return float(np.sum(np.abs(gap_sums)) / conf.shape[0])
+    return _equal_mass_ece(conf, correct, n_bins)
 
 
 def classwise_ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> float:
@@ -560,16 +585,6 @@ debiased_ece = debiased_l2_ce
 """Former name of ``debiased_l2_ce`` (kept so old code runs): an l2 error, not an ECE."""
 
 
-def equal_width_bin_index(values: FloatArray, n_bins: int) -> IntArray:
-    """Equal-width bin (0 .. M-1) of each value in [0, 1]: bin b = (b/M, (b+1)/M], 0 in bin 0.
-
-    The same searchsorted call as ``_equal_width_bins`` (``ece``, ``reliability_bins``), for
-    callers that need only the index (the ECE bootstrap, ``lsexp.analysis.bootstrap``).
-    """
-    edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
-    return np.searchsorted(edges[1:-1], values, side="left")
-
-
 _BOOT_CHUNK = 1 << 22  # resampled indices held at once, to bound memory for large N
 
 
@@ -593,9 +608,7 @@ def _resampled_ece(
     for start in range(0, n_boot, per_chunk):
         m = min(per_chunk, n_boot - start)
         idx = rng.integers(0, n, size=(m, n))
-        flat = (bins[idx] + n_bins * np.arange(m)[:, None]).ravel()
-        sums = np.bincount(flat, weights=gap[idx].ravel(), minlength=m * n_bins)
-        out[start : start + m] = np.abs(sums.reshape(m, n_bins)).sum(axis=1) / n
+        out[start : start + m] = _binned_abs_sums(bins[idx], gap[idx], n_bins) / n
     return out
 
 
@@ -613,7 +626,7 @@ def ece_bootstrap_interval(
     resamples of the N test examples with replacement (``np.random.default_rng(seed)``),
     compute the ECE of each, and return its (1 - level)/2 and (1 + level)/2 quantiles
     (``np.quantile``, linear interpolation). Confidences, correctness and bins are computed
-    once; a resample only re-sums them per bin, so N=10000, n_boot=200 takes milliseconds.
+    once; a resample only re-sums them per bin (one bincount per chunk of resamples).
 
     This is the interval for the test-set sampling noise of one model's ECE, not a spread
     across seeds. The plug-in ECE is biased upwards and a resample's more so: for a nearly
@@ -801,9 +814,7 @@ def calibration_panel(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> 
     for m in PANEL_BINS:
         out[f"ece_width_{m}"] = _equal_width_bins(conf, correct, m).ece
     for m in PANEL_BINS:
-        idx = equal_mass_bin_index(conf, m)
-        gaps = np.bincount(idx, weights=correct) - np.bincount(idx, weights=conf)
-        out[f"ece_mass_{m}"] = float(np.sum(np.abs(gaps)) / conf.shape[0])
+        out[f"ece_mass_{m}"] = _equal_mass_ece(conf, correct, m)
     out["classwise_ece"] = classwise_ece(p, y, n_bins)
     out["smooth_ece"] = _smooth_ece_fixed_point(conf, correct - conf)[0]
     out["debiased_l2_ce"] = float(np.sqrt(max(_debiased_squared_ce(conf, correct, n_bins), 0.0)))
@@ -839,14 +850,6 @@ def _check_draws(n_draws: int) -> int:
     if isinstance(n_draws, bool) or not isinstance(n_draws, int | np.integer) or n_draws < 2:
         raise ValueError(f"expected n_draws to be an integer >= 2, got {n_draws!r}")
     return int(n_draws)
-
-
-def _binned_abs_sums(idx: IntArray, gaps: FloatArray, n_groups: int) -> FloatArray:
-    """(R,) sum_b |sum_{i in b} gaps[r, i]| for fixed bins ``idx`` (N,), one bincount."""
-    r = gaps.shape[0]
-    flat = (idx[None, :] + n_groups * np.arange(r)[:, None]).ravel()
-    sums = np.bincount(flat, weights=gaps.ravel(), minlength=r * n_groups)
-    return np.abs(sums.reshape(r, n_groups)).sum(axis=1)
 
 
 def _floor(draws: FloatArray, n_draws: int, seed: int) -> NoiseFloor:

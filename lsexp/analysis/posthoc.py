@@ -54,6 +54,7 @@ from lsexp.analysis import metrics
 from lsexp.analysis.calibration import apply_temperature, fit_temperature
 from lsexp.analysis.metrics import FloatArray, IntArray, _as_2d_float, _as_labels
 from lsexp.errors import CalibrationError, ConfigError
+from lsexp.registry import by_name
 
 __all__ = [
     "CALIBRATORS",
@@ -270,8 +271,9 @@ def _lbfgs(
 ) -> Any:
     """scipy's L-BFGS-B with the analytic gradient, at most _MAXITER iterations.
 
-    BLAS is held to one thread: the vectors are tiny, and measured on a busy 2-core machine
-    a multi-threaded OpenBLAS made a 22-evaluation fit 5x slower (180 ms vs 33 ms).
+    BLAS is held to one thread: the vectors are tiny, so a multi-threaded OpenBLAS can spend
+    more on waking and syncing its threads than on the arithmetic (on a busy 2-core machine
+    it made a fit several times slower).
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return minimize(
@@ -337,6 +339,44 @@ def _heldout_nll(theta: FloatArray, z_t: FloatArray, y: IntArray) -> float:
     return nll
 
 
+def _select_ms_strength(
+    z: FloatArray,
+    y: IntArray,
+    grid: Sequence[float],
+    holdout: float,
+    seed: int,
+    theta_id: FloatArray,
+) -> tuple[float, FloatArray, dict[str, Any]]:
+    """The tied strength lam = mu of the grid with the lowest held-out NLL (see
+    ``fit_matrix_scaling``), the parameters fitted at it, and how it was chosen."""
+    n = z.shape[0]
+    strengths = sorted((float(v) for v in grid), reverse=True)
+    if not strengths or any(not (math.isfinite(v) and v >= 0.0) for v in strengths):
+        raise ValueError(f"expected a non-empty grid of finite strengths >= 0, got {grid!r}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_out = math.ceil(holdout * n)
+    if not 0 < n_out < n:
+        raise ValueError(f"expected holdout in (0, 1) leaving both parts non-empty, got {holdout}")
+    out_idx, fit_idx = perm[:n_out], perm[n_out:]
+    fit_t, out_t = np.ascontiguousarray(z[fit_idx].T), np.ascontiguousarray(z[out_idx].T)
+    theta = theta_id
+    scores: list[float] = []
+    thetas: list[FloatArray] = []
+    for s in strengths:
+        theta, _ = _fit_matrix(fit_t, y[fit_idx], s, s, theta, _FTOL_SEARCH)
+        scores.append(_heldout_nll(theta, out_t, y[out_idx]))
+        thetas.append(theta)
+    best = int(np.argmin(scores))  # first minimum = the strongest penalty among ties
+    chosen = {
+        "selected_by": "holdout",
+        "grid": strengths,
+        "holdout_nll": [float(v) for v in scores],
+        "holdout_fraction": float(holdout),
+        "seed": int(seed),
+    }
+    return strengths[best], thetas[best], chosen
+
+
 def fit_matrix_scaling(
     logits: ArrayLike,
     labels: ArrayLike,
@@ -366,7 +406,8 @@ def fit_matrix_scaling(
     with the lowest held-out NLL wins (ties: the larger, i.e. stronger, penalty). W and b are
     then refitted on the whole validation split at that strength. Kull et al. chose lam and mu
     separately by 5-fold cross-validation over a wider grid; one tied 1-D grid and one split
-    keep a fit to a few tens of milliseconds for K = 10. Pass lam and mu to fix them instead.
+    cost len(grid) + 1 fits, where a 5-fold search over a 2-D grid of G values a side costs
+    5 G^2 + 1. Pass lam and mu to fix them instead.
 
     Needs at least ``ms_min_examples(K)`` = 10 K validation examples (``CalibrationError``
     otherwise): the penalty keeps W well-posed even with fewer examples than its K^2 + K
@@ -390,34 +431,9 @@ def fit_matrix_scaling(
     theta_id = np.concatenate([np.eye(k).ravel(), np.zeros(k)])
     params: dict[str, Any] = {}
     if lam is None or mu is None:
-        strengths = sorted((float(v) for v in grid), reverse=True)
-        if not strengths or any(not (math.isfinite(v) and v >= 0.0) for v in strengths):
-            raise ValueError(f"expected a non-empty grid of finite strengths >= 0, got {grid!r}")
-        perm = np.random.default_rng(seed).permutation(n)
-        n_out = math.ceil(holdout * n)
-        if not 0 < n_out < n:
-            raise ValueError(
-                f"expected holdout in (0, 1) leaving both parts non-empty, got {holdout}"
-            )
-        out_idx, fit_idx = perm[:n_out], perm[n_out:]
-        fit_t, out_t = np.ascontiguousarray(z[fit_idx].T), np.ascontiguousarray(z[out_idx].T)
-        theta = theta_id
-        scores: list[float] = []
-        thetas: list[FloatArray] = []
-        for s in strengths:
-            theta, _ = _fit_matrix(fit_t, y[fit_idx], s, s, theta, _FTOL_SEARCH)
-            scores.append(_heldout_nll(theta, out_t, y[out_idx]))
-            thetas.append(theta)
-        best = int(np.argmin(scores))  # first minimum = the strongest penalty among ties
-        lam = mu = strengths[best]
-        theta0 = thetas[best]
-        params.update(
-            selected_by="holdout",
-            grid=strengths,
-            holdout_nll=[float(v) for v in scores],
-            holdout_fraction=float(holdout),
-            seed=int(seed),
-        )
+        lam, theta0, chosen = _select_ms_strength(z, y, grid, holdout, seed, theta_id)
+        mu = lam
+        params.update(chosen)
     else:
         if not all(math.isfinite(v) and v >= 0.0 for v in (lam, mu)):
             raise ValueError(f"expected finite lam, mu >= 0, got lam={lam!r}, mu={mu!r}")
@@ -613,54 +629,51 @@ def fit_isotonic(logits: ArrayLike, labels: ArrayLike) -> Fitted:
 # Registry
 # ---------------------------------------------------------------------------------------
 
-CALIBRATORS: dict[str, Calibrator] = {
-    c.name: c
-    for c in (
-        Calibrator(
-            "ts",
-            "temperature scaling",
-            "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
-            fit_temperature_scaling,
-            keeps_prediction=True,
-            top_label=False,
-        ),
-        Calibrator(
-            "vs",
-            "vector scaling",
-            "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
-            fit_vector_scaling,
-            keeps_prediction=False,
-            top_label=False,
-        ),
-        Calibrator(
-            "ms",
-            "matrix scaling (ODIR)",
-            "Kull et al. 2019, Beyond temperature scaling: Obtaining well-calibrated "
-            "multiclass probabilities with Dirichlet calibration (NeurIPS)",
-            fit_matrix_scaling,
-            keeps_prediction=False,
-            top_label=False,
-        ),
-        Calibrator(
-            "hist",
-            "histogram binning (top-label)",
-            "Zadrozny & Elkan 2001, Obtaining calibrated probability estimates from "
-            "decision trees and naive Bayesian classifiers (ICML)",
-            fit_histogram_binning,
-            keeps_prediction=True,
-            top_label=True,
-        ),
-        Calibrator(
-            "iso",
-            "isotonic regression (top-label)",
-            "Zadrozny & Elkan 2002, Transforming classifier scores into accurate multiclass "
-            "probability estimates (KDD)",
-            fit_isotonic,
-            keeps_prediction=True,
-            top_label=True,
-        ),
-    )
-}
+CALIBRATORS: dict[str, Calibrator] = by_name(
+    Calibrator(
+        "ts",
+        "temperature scaling",
+        "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
+        fit_temperature_scaling,
+        keeps_prediction=True,
+        top_label=False,
+    ),
+    Calibrator(
+        "vs",
+        "vector scaling",
+        "Guo et al. 2017, On Calibration of Modern Neural Networks (ICML)",
+        fit_vector_scaling,
+        keeps_prediction=False,
+        top_label=False,
+    ),
+    Calibrator(
+        "ms",
+        "matrix scaling (ODIR)",
+        "Kull et al. 2019, Beyond temperature scaling: Obtaining well-calibrated "
+        "multiclass probabilities with Dirichlet calibration (NeurIPS)",
+        fit_matrix_scaling,
+        keeps_prediction=False,
+        top_label=False,
+    ),
+    Calibrator(
+        "hist",
+        "histogram binning (top-label)",
+        "Zadrozny & Elkan 2001, Obtaining calibrated probability estimates from "
+        "decision trees and naive Bayesian classifiers (ICML)",
+        fit_histogram_binning,
+        keeps_prediction=True,
+        top_label=True,
+    ),
+    Calibrator(
+        "iso",
+        "isotonic regression (top-label)",
+        "Zadrozny & Elkan 2002, Transforming classifier scores into accurate multiclass "
+        "probability estimates (KDD)",
+        fit_isotonic,
+        keeps_prediction=True,
+        top_label=True,
+    ),
+)
 """Every calibrator by name, in the order tables list them."""
 
 

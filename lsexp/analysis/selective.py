@@ -49,6 +49,7 @@ from numpy.typing import ArrayLike
 from scipy.special import digamma
 
 from lsexp.analysis.metrics import FloatArray, _as_2d_float, _as_labels
+from lsexp.registry import by_name
 
 __all__ = [
     "PNORM_GRID",
@@ -200,29 +201,26 @@ class Score:
     fn: Callable[[ArrayLike], FloatArray]
 
 
-SCORES: dict[str, Score] = {
-    s.name: s
-    for s in (
-        Score(
-            "msp",
-            "max softmax probability",
-            "Hendrycks & Gimpel 2017 (ICLR)",
-            msp_score,
-        ),
-        Score(
-            "maxlogit",
-            "max logit",
-            "Hendrycks et al. 2022 (ICML)",
-            max_logit_score,
-        ),
-        Score(
-            "pnorm",
-            "max p-norm-normalised logit (p = 2)",
-            "Cattelan & Silva 2024 (UAI); Xia et al. 2025 (ICLR)",
-            pnorm_score,
-        ),
-    )
-}
+SCORES: dict[str, Score] = by_name(
+    Score(
+        "msp",
+        "max softmax probability",
+        "Hendrycks & Gimpel 2017 (ICLR)",
+        msp_score,
+    ),
+    Score(
+        "maxlogit",
+        "max logit",
+        "Hendrycks et al. 2022 (ICML)",
+        max_logit_score,
+    ),
+    Score(
+        "pnorm",
+        "max p-norm-normalised logit (p = 2)",
+        "Cattelan & Silva 2024 (UAI); Xia et al. 2025 (ICLR)",
+        pnorm_score,
+    ),
+)
 """The three confidence scores by name, in the order tables list them."""
 
 

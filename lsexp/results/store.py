@@ -1,7 +1,8 @@
-"""The results layout. This is the only module that knows where files live on disk.
+"""The results layout. This is the only module that knows where files live on disk: the
+other modules ask a `ResultsStore` for a path (`runs_dir`, `report_dir`, `slurm_dir`, ...).
 
 ```
-<out>/                    e.g. results/quickstart/
+<out>/                    default results/<sweep name>/ (`default_sweep_dir`)
   sweep.yaml              resolved config, its identity hash, lsexp version
   .lock                   flock held by the running sweep (holder: pid, host, start time)
   runs/<dataset>-<model>-a0.10-s0_<id>/
@@ -11,6 +12,7 @@
     penultimate.npz       penultimate activations of test examples of 3 classes + their
                           last-layer weight rows (for the Müller et al. 2019 projection)
   report/                 written by `lsexp report`
+  slurm/<job id>/         submitit's pickles and logs, when submitted with --executor
 ```
 
 Every file is written atomically (temp file in the same folder, fsync, `os.replace`), and
@@ -52,12 +54,15 @@ from lsexp.config import (
     validate,
 )
 from lsexp.errors import ConfigError, LockedError, ResultsError
+from lsexp.fsutil import atomic_write_bytes
 from lsexp.training.objectives import DEFAULT_OBJECTIVE
 
+RESULTS_ROOT = Path("results")  # where sweeps go, and `lsexp report` looks, by default
 SWEEP_FILE = "sweep.yaml"
 LOCK_FILE = ".lock"
 RUNS_DIR = "runs"
 REPORT_DIR = "report"
+SLURM_DIR = "slurm"
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "predictions.npz"
@@ -66,7 +71,7 @@ FINAL_STATUSES = ("done", "diverged")
 PREDICTION_ARRAYS = ("val_logits", "val_labels", "test_logits", "test_labels")
 # What lsexp itself puts in a results folder; anything else there means the folder is
 # somebody else's, and a sweep refuses to write into it.
-OWN_ENTRIES = frozenset({SWEEP_FILE, LOCK_FILE, RUNS_DIR, REPORT_DIR})
+OWN_ENTRIES = frozenset({SWEEP_FILE, LOCK_FILE, RUNS_DIR, REPORT_DIR, SLURM_DIR})
 CLAIM_FILE = ".claim"
 TAKEOVER_FILE = ".claim.takeover"
 HEARTBEAT_SECONDS = 30.0
@@ -130,36 +135,6 @@ def same_settings(record: dict[str, Any], config: SweepConfig) -> bool:
 # ---------------------------------------------------------------------------------------
 # Atomic files
 # ---------------------------------------------------------------------------------------
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` is always the old or the new complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600 files; results are meant to be shared like any other file.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -396,6 +371,8 @@ class ResultsStore:
         self.root = Path(root)
         self.runs_dir = self.root / RUNS_DIR
         self.report_dir = self.root / REPORT_DIR
+        self.slurm_dir = self.root / SLURM_DIR
+        self.sweep_file = self.root / SWEEP_FILE
         self._moved: dict[str, Path] | None = None  # run id -> folder named by an older id
 
     # -- folder-wide lock ----------------------------------------------------------------
@@ -546,7 +523,7 @@ class ResultsStore:
     # -- sweep config --------------------------------------------------------------------
 
     def read_sweep_file(self) -> dict[str, Any] | None:
-        path = self.root / SWEEP_FILE
+        path = self.sweep_file
         if not path.exists():
             return None
         try:
@@ -569,7 +546,7 @@ class ResultsStore:
             raise ResultsError(f"{where} is a file, not a folder; choose a folder with --out DIR")
         if not root.is_dir():
             return
-        sweep_file = root / SWEEP_FILE
+        sweep_file = self.sweep_file
         if sweep_file.exists() or sweep_file.is_symlink():
             if not _is_sweep_record(self.read_sweep_file()):
                 raise ResultsError(
@@ -627,7 +604,7 @@ class ResultsStore:
             {"lsexp_version": __version__, "config_hash": config_hash(config)}, sort_keys=False
         )
         text = header + body + "config:\n" + _indent(config_to_yaml(config))
-        atomic_write_text(self.root / SWEEP_FILE, text)
+        atomic_write_text(self.sweep_file, text)
 
     def load_config(self) -> SweepConfig:
         data = self.read_sweep_file()
@@ -636,7 +613,7 @@ class ResultsStore:
         return self._validate_stored(data)
 
     def _validate_stored(self, data: dict[str, Any]) -> SweepConfig:
-        return validate(data.get("config"), str(self.root / SWEEP_FILE))
+        return validate(data.get("config"), str(self.sweep_file))
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -769,6 +746,11 @@ def _is_temp_name(name: str) -> bool:
     return name.startswith((".probe", ".report-")) or (
         name.startswith(".") and name.endswith(".tmp")
     )
+
+
+def default_sweep_dir(name: str) -> Path:
+    """A sweep's results folder when no --out is given: results/<name>."""
+    return RESULTS_ROOT / name
 
 
 def find_sweeps(results_root: Path) -> list[Path]:

@@ -153,7 +153,7 @@ def _array_task(
     from lsexp.training.engine import Interrupted
 
     stop = _SlurmStop(timeout_min, signal_delay_s(timeout_min))
-    config = validate(data, f"{out_dir}/sweep.yaml")
+    config = validate(data, str(ResultsStore(out_dir).sweep_file))
     try:
         with _slurm_signals(stop):
             result = run_sweep(config, Path(out_dir), device=device, run_ids={run_id},
@@ -223,7 +223,6 @@ def submit(
         raise LsexpError(f"--executor: expected one of {', '.join(EXECUTORS)}, got '{executor}'")
     try:
         import submitit
-        from submitit.core.utils import FailedJobError
     except ImportError:
         raise LsexpError(
             "--executor needs submitit: pip install 'lsexp[slurm]' (or pip install submitit)"
@@ -247,7 +246,8 @@ def submit(
         return []
     # Tasks may start in another working directory (sbatch --chdir): give them full paths.
     shared = out_dir.resolve()
-    ex = submitit.AutoExecutor(folder=str(shared / "slurm" / "%j"), cluster=executor)
+    logs = ResultsStore(shared).slurm_dir
+    ex = submitit.AutoExecutor(folder=str(logs / "%j"), cluster=executor)
     params: dict[str, Any] = {
         "timeout_min": options.timeout_min,
         "cpus_per_task": options.cpus_per_task,
@@ -261,8 +261,14 @@ def submit(
             params["slurm_partition"] = options.partition
     ex.update_parameters(**params)
     data = config_data(config)
-    n = len(todo)
-    logs = shared / "slurm"
+    tasks = [(data, str(shared), s.run_id, device, compile, options.timeout_min) for s in todo]
+    return _map_array(ex, tasks, logs, executor)
+
+
+def _map_array(ex: Any, tasks: list[tuple], logs: Path, executor: str) -> list[Any]:
+    """Submit one `_array_task` per entry of `tasks` as one job array. If sbatch refuses
+    it, remove the files submitit left in `logs` for it and raise its message."""
+    from submitit.core.utils import FailedJobError
 
     def listing() -> set[Path]:
         return set(logs.iterdir()) if logs.is_dir() else set()
@@ -271,9 +277,7 @@ def submit(
     try:
         # submitit prints sbatch's complaint itself and then raises it: keep one copy, ours.
         with contextlib.redirect_stderr(io.StringIO()):
-            return ex.map_array(_array_task, [data] * n, [str(shared)] * n,
-                                [s.run_id for s in todo], [device] * n, [compile] * n,
-                                [options.timeout_min] * n)  # fmt: skip
+            return ex.map_array(_array_task, *zip(*tasks, strict=True))
     except FailedJobError as e:  # sbatch refused the array: its own message says why
         for path in listing() - before:  # the task pickles and script of the array
             if not path.is_dir():

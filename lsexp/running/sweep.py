@@ -32,6 +32,7 @@ from lsexp.results.store import (
     RunSpec,
     RunState,
     config_hash,
+    default_sweep_dir,
     plan_runs,
 )
 from lsexp.training.data import DatasetStatus, check_dataset, load_splits
@@ -73,10 +74,6 @@ class SweepResult:
     def n_failed(self) -> int:
         """Runs that are failed now: failed in this invocation or earlier and not retried."""
         return sum(o.status in ("failed", "skipped-failed") for o in self.outcomes)
-
-
-def default_out_dir(config: SweepConfig) -> Path:
-    return Path("results") / config.name
 
 
 def select_shard(plan: list[RunSpec], index: int, count: int) -> list[RunSpec]:
@@ -166,7 +163,7 @@ def prepare(
     `--workers` and cluster submission: the results folder can hold this sweep, the
     dataset is complete and fits the settings, the folder holds no runs of other
     settings (unless `force_new`), and each run's state. Writes nothing."""
-    out_dir = Path(out_dir) if out_dir is not None else default_out_dir(config)
+    out_dir = Path(out_dir) if out_dir is not None else default_sweep_dir(config.name)
     store = ResultsStore(out_dir)
     store.check_can_hold_sweep()
     dataset = check_dataset(config.data.name, _root(config))
@@ -331,28 +328,51 @@ def run_sweep(
         if not todo:
             return SweepResult(out_dir, outcomes, str(torch_device))
         prov = provenance(torch_device)
-        settings = engine_settings(torch_device, config.model.name, compile)
-        for i, spec in enumerate(todo):
-            claim = store.try_claim(spec, claim_grace)
-            if claim is None:
-                outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
-                continue
-            try:
-                state = store.status_of(spec)
-                if state in FINAL_STATUSES:  # finished by another worker meanwhile
-                    outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
-                    continue
-                set_running(spec.run_id)
-                outcome = _train_and_save(
-                    store, spec, config, splits, torch_device, prov, observer, i, len(todo),
-                    should_stop, settings,
-                )  # fmt: skip
-            finally:
-                claim.release()
-            outcomes.append(outcome)
-            if observer:
-                observer.run_finished(spec, outcome.status, outcome.summary)
+        settings = engine_settings(
+            torch_device, config.model.name, compile, runs_at_once=_workers_on_machine()
+        )
+        outcomes += _train_each(store, todo, config, splits, torch_device, prov, settings,
+                                observer, should_stop, set_running, claim_grace)  # fmt: skip
     return SweepResult(out_dir, outcomes, str(torch_device))
+
+
+def _train_each(
+    store: ResultsStore,
+    todo: list[RunSpec],
+    config: SweepConfig,
+    splits: Any,
+    torch_device: torch.device,
+    prov: dict[str, Any],
+    settings: EngineSettings,
+    observer: SweepObserver | None,
+    should_stop: Callable[[], bool] | None,
+    set_running: Callable[[str | None], None],
+    claim_grace: float,
+) -> list[RunOutcome]:
+    """Claim, train and save each run of `todo` in turn; a run another worker holds or has
+    finished meanwhile is skipped. Returns one outcome per run."""
+    outcomes: list[RunOutcome] = []
+    for i, spec in enumerate(todo):
+        claim = store.try_claim(spec, claim_grace)
+        if claim is None:
+            outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
+            continue
+        try:
+            state = store.status_of(spec)
+            if state in FINAL_STATUSES:  # finished by another worker meanwhile
+                outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
+                continue
+            set_running(spec.run_id)
+            outcome = _train_and_save(
+                store, spec, config, splits, torch_device, prov, observer, i, len(todo),
+                should_stop, settings,
+            )  # fmt: skip
+        finally:
+            claim.release()
+        outcomes.append(outcome)
+        if observer:
+            observer.run_finished(spec, outcome.status, outcome.summary)
+    return outcomes
 
 
 def _train_and_save(

@@ -2,9 +2,9 @@
 
 Why processes: on a GPU that one small run leaves under-used, several processes overlap
 their kernels, and on a many-core CPU several one-run-each processes can use the cores
-better than one run spread over all of them. On this project's 2-core CPU it measured
-no gain: two runs of `make bench` gave 2 workers x 1 thread 0.98x and 1.04x the runs per
-hour of 1 process x 2 threads, so the default stays 1. Not yet measured on a GPU
+better than one run spread over all of them. On this project's 2-core CPU `make bench`
+found no gain beyond its noise (README, Performance, and `workers2_vs_1` in
+benchmarks/results.json), so the default stays 1. Not yet measured on a GPU
 (benchmarks/gpu_check.py).
 
 Each worker is an ordinary `lsexp sweep ... --shard 0/1` (the whole plan, no folder

@@ -19,7 +19,6 @@ import contextlib
 import gzip
 import math
 import os
-import secrets
 import shlex
 import shutil
 import tarfile
@@ -28,11 +27,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from lsexp.errors import DataError
+from lsexp.fsutil import atomic_copy
+from lsexp.registry import by_name
 
 if TYPE_CHECKING:  # torch costs seconds to import; `lsexp data check` does not need it
     import torch
@@ -67,60 +68,28 @@ class DatasetInfo:
     """What a model and a report need to know about a dataset, without loading it."""
 
     name: str
-    num_classes: int
     channels: int
     image_size: int
-    classes: tuple[str, ...]
+    classes: tuple[str, ...]  # class names in label order
     train_size: int  # images in the official training split (val is carved from it)
     bundled: bool = False  # shipped inside lsexp: nothing to fetch or import
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in (
-        DatasetInfo(
-            name="fashion_mnist_mini",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=_FASHION_CLASSES,
-            train_size=5000,
-            bundled=True,
-        ),
-        DatasetInfo(
-            name="mnist",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=tuple(str(digit) for digit in range(10)),
-            train_size=60000,
-        ),
-        DatasetInfo(
-            name="fashion_mnist",
-            num_classes=10,
-            channels=1,
-            image_size=28,
-            classes=_FASHION_CLASSES,
-            train_size=60000,
-        ),
-        DatasetInfo(
-            name="cifar10",
-            num_classes=10,
-            channels=3,
-            image_size=32,
-            classes=_CIFAR10_CLASSES,
-            train_size=50000,
-        ),
-        DatasetInfo(
-            name="cifar100",
-            num_classes=100,
-            channels=3,
-            image_size=32,
-            classes=_CIFAR100_CLASSES,
-            train_size=50000,
-        ),
-    )
-}
+
+_DIGITS = tuple(str(digit) for digit in range(10))
+
+# One row per dataset; what else a new dataset needs: docs/architecture.md, "To add".
+DATASETS: dict[str, DatasetInfo] = by_name(
+    #           name                  channels  size  classes            train_size
+    DatasetInfo("fashion_mnist_mini", 1,        28,   _FASHION_CLASSES,  5000, bundled=True),
+    DatasetInfo("mnist",              1,        28,   _DIGITS,           60000),
+    DatasetInfo("fashion_mnist",      1,        28,   _FASHION_CLASSES,  60000),
+    DatasetInfo("cifar10",            3,        32,   _CIFAR10_CLASSES,  50000),
+    DatasetInfo("cifar100",           3,        32,   _CIFAR100_CLASSES, 50000),
+)  # fmt: skip
 DATASET_NAMES = tuple(DATASETS)  # the one list of names: config, CLI and help use it
 GRAYSCALE = frozenset(name for name, info in DATASETS.items() if info.channels == 1)
 FETCHABLE = tuple(name for name, info in DATASETS.items() if not info.bundled)
@@ -716,7 +685,7 @@ def _import_idx(name: str, source: Path, root: Path) -> None:
             try:
                 opener = gzip.open if gzipped else open
                 with opener(src, "rb") as f:
-                    _atomic_copy(f, staging / dest.name)
+                    atomic_copy(f, staging / dest.name)
             except (OSError, EOFError, zlib.error) as err:
                 raise DataError(
                     f"{name}: cannot {'gunzip' if gzipped else 'copy'} {src} "
@@ -730,25 +699,6 @@ def _import_idx(name: str, source: Path, root: Path) -> None:
         dest_dir.mkdir(parents=True, exist_ok=True)
         for _, dest in plan:
             os.replace(staging / dest.name, dest)
-
-
-def _atomic_copy(f: IO[bytes], dest: Path) -> None:
-    """Stream `f` into `dest` through a temp file in the same folder, then `os.replace`.
-
-    The temp file is created with mode 0o666 so the umask applies as for any new file.
-    """
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(f, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
 
 
 def _import_cifar(name: str, source: Path, root: Path) -> None:

@@ -74,33 +74,37 @@ class RunResult:
 class EngineSettings:
     """How a run uses its device; recorded in each run's provenance.
 
-    channels_last: NHWC memory layout for conv nets. Measured on the 2-core CPU here,
-    one forward/backward/step of the 28x28 `cnn` at batch 128 takes 47-55 ms instead of
-    73 ms (width 16) and 129-135 ms instead of 171-186 ms (width 32); on CUDA it is what
-    the tensor cores want. autocast_dtype: bf16 autocast for the training forward pass on
-    CUDA (no loss scaling needed, unlike fp16); the loss and every metric are computed
-    from float32 logits, and evaluation runs in float32.
+    channels_last: NHWC memory layout for conv nets: faster per step on the CPU too
+    (README, Performance, has the measured numbers), and on CUDA it is what the tensor
+    cores want. autocast_dtype: bf16 autocast for the training forward pass on CUDA (no
+    loss scaling needed, unlike fp16); the loss and every metric are computed from float32
+    logits, and evaluation runs in float32. runs_at_once: how many runs share the machine
+    (`lsexp sweep --workers N`), which a run's speed depends on.
     """
 
     channels_last: bool
     autocast_dtype: torch.dtype | None
     compile: bool = False  # torch.compile the model (`lsexp sweep --compile`)
+    runs_at_once: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         dtype = None if self.autocast_dtype is None else str(self.autocast_dtype)
         return {"data": "device-resident tensors, batches by index",
                 "channels_last": self.channels_last, "autocast": dtype,
-                "compile": self.compile, "runs_at_once": 1}  # fmt: skip
+                "compile": self.compile, "runs_at_once": self.runs_at_once}  # fmt: skip
 
 
-def engine_settings(device: torch.device, model_name: str, compile: bool = False) -> EngineSettings:
+def engine_settings(
+    device: torch.device, model_name: str, compile: bool = False, runs_at_once: int = 1
+) -> EngineSettings:
     """channels_last for conv nets on CPU and CUDA, bf16 autocast on CUDA; torch.compile
-    only when asked: no gain seen on the 2-core CPU, and it costs seconds per run."""
+    only when asked: no gain seen on the 2-core CPU, and compiling costs time every run."""
     conv = model_name in ("cnn", "resnet", "airbench")
     return EngineSettings(
         channels_last=conv and device.type in ("cpu", "cuda"),
         autocast_dtype=torch.bfloat16 if device.type == "cuda" else None,
         compile=compile,
+        runs_at_once=runs_at_once,
     )
 
 

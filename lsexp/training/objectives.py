@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import TYPE_CHECKING
 
+from lsexp.registry import by_name
+
 if TYPE_CHECKING:  # torch is imported where a loss runs: configs and reports need no torch
     from torch import Tensor
 
@@ -111,22 +113,19 @@ class Objective:
 
 DEFAULT_OBJECTIVE = "label_smoothing"  # what `sweep.alpha` trains, and every run before it
 
-OBJECTIVES: dict[str, Objective] = {
-    o.name: o
-    for o in (
-        Objective(
-            name="label_smoothing",
-            label="label smoothing",
-            strength="alpha",
-            symbol="α",
-            low=0.0,
-            high=1.0,  # alpha = 1 asks for the uniform distribution and ignores the labels
-            default_grid=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
-            loss=smoothed_cross_entropy,
-            citation="Szegedy et al. 2016; Müller, Kornblith & Hinton 2019",
-        ),
-    )
-}
+OBJECTIVES: dict[str, Objective] = by_name(
+    Objective(
+        name="label_smoothing",
+        label="label smoothing",
+        strength="alpha",
+        symbol="α",
+        low=0.0,
+        high=1.0,  # alpha = 1 asks for the uniform distribution and ignores the labels
+        default_grid=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+        loss=smoothed_cross_entropy,
+        citation="Szegedy et al. 2016; Müller, Kornblith & Hinton 2019",
+    ),
+)
 
 
 def get_objective(name: str) -> Objective:
