@@ -232,6 +232,10 @@ def train_run(
 ) -> RunResult:
     """Train one run and evaluate it on val (every epoch) and test (once, at the end).
 
+    Longer than the other functions on purpose: it is the training loop read top to
+    bottom (build, loop over epochs and batches, evaluate), as in airbench or nanoGPT;
+    what varies lives in the recipe and the objective, not in branches here.
+
     `objective` names an entry of `objectives.OBJECTIVES`, trained at `strength` (for
     label smoothing, alpha); `config.train.recipe` names the recipe (`recipes.RECIPES`).
     """
