@@ -345,7 +345,7 @@ def rgb_splits() -> Splits:
         return templates[y] + 0.8 * torch.randn(n, 3, 32, 32, generator=gen), y
 
     (tx, ty), (vx, vy), (sx, sy) = split(512), split(128), split(128)
-    info = dataclasses.replace(DATASETS["cifar10"], num_classes=4, classes=tuple("abcd"))
+    info = dataclasses.replace(DATASETS["cifar10"], classes=tuple("abcd"))
     return Splits(tx, ty, vx, vy, sx, sy, info, (0.0,) * 3, (1.0,) * 3)
 
 
