@@ -20,6 +20,7 @@ from typing import Any
 
 from lsexp.analysis.claims import RunResult as ClaimRun
 from lsexp.analysis.claims import claims_markdown, evaluate_claims
+from lsexp.fsutil import current_umask
 from lsexp.reporting.figures import (
     FIG_DPI,
     Series,
@@ -95,7 +96,7 @@ def building(final: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=final.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes it 0700
         old = final.parent / f"{tmp.name}.old"
         if final.exists():
             os.replace(final, old)
@@ -103,12 +104,6 @@ def building(final: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write_files(report: Report, out: Path) -> None:
