@@ -510,16 +510,43 @@ def report(
             "recomputed from the saved logits, nothing is retrained.",
         ),
     ] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            "--margin",
+            help="Margin of the accuracy claims in percentage points, e.g. 0.5 [default: the "
+            "config's claims.margin, 0.5].",
+        ),
+    ] = None,
+    claims_interval: Annotated[
+        str | None,
+        typer.Option(
+            "--claims-interval",
+            help="Interval of the claims' paired differences: combined (t over seeds plus a "
+            "test-set bootstrap), bootstrap (hierarchical) or t (seeds only) [default: the "
+            "config's claims.interval, combined].",
+        ),
+    ] = None,
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
+    from lsexp.analysis.claims import INTERVALS
     from lsexp.reporting.report import write_report
 
     n_unreadable = 0
     with _errors():
         if interval not in ("t", "bootstrap"):
             raise LsexpError(f"--interval: expected t or bootstrap, got '{interval}'")
+        if margin is not None and not (math.isfinite(margin) and 0 < margin < 100):
+            raise LsexpError(
+                f"--margin: expected percentage points in (0, 100), e.g. 0.5, got {margin}"
+            )
+        if claims_interval is not None and claims_interval not in INTERVALS:
+            raise LsexpError(
+                f"--claims-interval: expected one of {', '.join(INTERVALS)}, got "
+                f"'{claims_interval}'"
+            )
         for d, _ in _sweeps(dirs):
-            rep = write_report(d, interval, n_bins)
+            rep = write_report(d, interval, n_bins, margin, claims_interval)
             out.print(f"[bold]{rep.config.name}[/bold]: {len(rep.run_rows)} runs -> "
                       f"{d / 'report'}")  # fmt: skip
             for w in rep.warnings:

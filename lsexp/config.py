@@ -187,6 +187,25 @@ class EvalConfig(_Strict):
     )
 
 
+class ClaimsConfig(_Strict):
+    """How `lsexp report` decides the claims (report-only: never part of a run's identity)."""
+
+    margin: float = Field(
+        default=0.5,
+        gt=0,
+        lt=100,
+        allow_inf_nan=False,
+        description="Margin of the accuracy claims, in percentage points (0.5 = half a point).",
+    )
+    interval: Literal["combined", "bootstrap", "t"] = Field(
+        default="combined",
+        description="Interval of the claims' paired differences: combined (t over seeds plus "
+        "a test-set bootstrap), bootstrap (hierarchical percentile) or t (seeds only).",
+    )
+    n_boot: int = _int(default=1000, gt=99, le=100_000, description="Bootstrap resamples.")
+    seed: int = _int(default=0, ge=0, le=2**32 - 1, description="Seed of the bootstrap.")
+
+
 class SweepConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Sweep name.")
     data: DataConfig
@@ -194,6 +213,7 @@ class SweepConfig(_Strict):
     train: TrainConfig
     sweep: SweepGrid
     eval: EvalConfig = EvalConfig()
+    claims: ClaimsConfig = ClaimsConfig()
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     @model_validator(mode="after")

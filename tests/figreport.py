@@ -14,6 +14,7 @@ import numpy as np
 
 from lsexp.config import validate
 from lsexp.reporting.report import AlphaGroup, Report, run_metrics
+from lsexp.reporting.runs import RunLogits
 from tests.conftest import tiny_config_dict
 
 QUICKSTART_ALPHAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -94,6 +95,7 @@ def synthetic_report(
                      "val_logits": val_logits, "val_labels": val_labels}  # fmt: skip
             row = {"alpha": a, "seed": s, "status": "done"}
             row.update(run_metrics(preds, 15))
+            g.logits.append(RunLogits(preds, 15))
             row["run_dir"] = f"run-a{a}-s{s}"
             g.runs.append(row)
             g.pooled_logits.append(test_logits)

@@ -189,3 +189,16 @@ def test_compile_flag_reaches_every_run(tmp_path, monkeypatch, tiny_config_file)
     assert result.exit_code == 0, result.output
     (record,) = [json.loads(p.read_text()) for p in out.glob("runs/*/run.json")]
     assert record["provenance"]["engine"]["compile"] is True
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [(["--margin", "-1"], "--margin: expected percentage points"),
+     (["--margin", "nan"], "--margin: expected percentage points"),
+     (["--claims-interval", "wild"], "--claims-interval: expected one of combined")],
+)  # fmt: skip
+def test_report_bad_claim_options_exit_2_and_write_nothing(tmp_path, option, needle):
+    # Checked before any folder is read: the missing folder is never reached.
+    proc = lsexp("report", str(tmp_path / "nowhere"), *option, cwd=tmp_path)
+    assert_clean_error(proc, 2, needle)
+    assert not (tmp_path / "nowhere").exists()

@@ -53,7 +53,7 @@ def pngs(tmp_path_factory) -> list[Path]:
 CLAIMS = [
     {"claim": "Label smoothing lowers ECE", "verdict": "supported",
      "rule": "CI of ECE(α=0.1) − ECE(α=0) below 0", "reason": "−0.021 [−0.030, −0.012]"},
-    {"claim": "Label smoothing raises accuracy", "verdict": "not supported",
+    {"claim": "Label smoothing raises accuracy", "verdict": "refuted",
      "rule": "CI of Δaccuracy above 0", "reason": "+0.001 [−0.004, 0.006]"},
     {"claim": "Smoothing beats temperature scaling", "verdict": "inconclusive",
      "rule": "needs ≥ 3 seeds", "reason": "n = 2"},
@@ -100,7 +100,7 @@ def test_page_has_every_claim_verdict_and_caption(pngs):
         for key in ("claim", "rule", "reason"):
             assert c[key] in page
         assert f">{c['verdict']}</span>" in page
-    for cls in ("supported", "not-supported", "inconclusive"):
+    for cls in ("supported", "refuted", "inconclusive"):
         assert f'class="badge {cls}"' in page
     assert "Mean over seeds; error bars are 95% t-intervals." in page
     assert "Seeds pooled, 15 equal-width bins." in page

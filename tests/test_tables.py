@@ -30,11 +30,15 @@ def _report(groups: list[AlphaGroup]) -> Report:
 
 
 # Accuracy means 84.5012 % and 84.5049 %: alike at the usual 2 decimals.
+FLOOR = [0.01] * 3  # ECE noise floor of 1 %
 CLOSE = [
-    _group(0.0, accuracy=[0.845012, 0.845012, 0.845012], ece=[0.0912, 0.0931, 0.0950]),
-    _group(0.1, accuracy=[0.845049, 0.845049, 0.845049], ece=[0.0400, 0.0410, 0.0420]),
-    _group(0.2, accuracy=[0.801, 0.802, 0.803], ece=[0.0400, 0.0410, 0.0420]),
-]
+    _group(0.0, accuracy=[0.845012, 0.845012, 0.845012], ece=[0.0912, 0.0931, 0.0950],
+           ece_floor=FLOOR),
+    _group(0.1, accuracy=[0.845049, 0.845049, 0.845049], ece=[0.0400, 0.0410, 0.0420],
+           ece_floor=FLOOR),
+    _group(0.2, accuracy=[0.801, 0.802, 0.803], ece=[0.0400, 0.0410, 0.0420],
+           ece_floor=FLOOR),
+]  # fmt: skip
 
 
 def test_decimals_grow_until_the_best_is_told_apart():
@@ -48,6 +52,14 @@ def test_equal_means_are_both_marked():
     cells = rp.column_cells(CLOSE, rp.ECE)  # α 0.1 and 0.2: the same ECE values
     assert [c.text for c in cells] == ["9.31", "4.10", "4.10"]
     assert [c.best for c in cells] == [False, True, True]
+
+
+def test_ece_means_within_the_noise_floor_of_the_best_are_all_marked():
+    # 4.10 % is best; 4.90 % is 0.8 pp away, below a 1 % floor: not ranked against it.
+    # 5.60 % is 1.5 pp away: resolvably worse.
+    groups = [_group(a, ece=[e] * 3, ece_floor=FLOOR)
+              for a, e in ((0.0, 0.049), (0.1, 0.041), (0.2, 0.056))]  # fmt: skip
+    assert [c.best for c in rp.column_cells(groups, rp.ECE)] == [True, True, False]
 
 
 def test_one_seed_has_no_spread_and_missing_is_a_dash():
@@ -88,15 +100,15 @@ def test_markdown_one_unit_fixed_decimals_best_in_bold():
 
 def test_html_tables_fit_and_keep_units():
     tables = rp.html_tables(_report(CLOSE))
-    assert len(tables) == 2
+    assert len(tables) == 5
     for t in tables:
-        assert len(t.headers) <= 9  # two tables of ≤ 9 columns, not one of 18
+        assert len(t.headers) <= 9  # tables of ≤ 9 columns, not one of 18
         for row in t.rows:
             assert len(row) == len(t.headers)
     headers = [h for t in tables for h in t.headers]
     assert "accuracy (%)" in headers and "ECE (%)" in headers and "conf. − acc. (pp)" in headers
     # Every metric of the old 18-column table is still there.
-    for h in ("NLL", "Brier", "adaptive ECE (%)", "classwise ECE (%)", "debiased ECE, l2 (%)",
+    for h in ("NLL", "Brier", "adaptive ECE (%)", "classwise ECE (%)", "debiased l2 CE (%)",
               "mean conf. (%)", "logit gap", "T", "NLL after TS", "ECE after TS (%)"):  # fmt: skip
         assert h in headers, h
 

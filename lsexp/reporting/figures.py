@@ -148,6 +148,9 @@ def figure_metric(report: Report, name: str, ylabel: str, scale: float = 1.0):
         if "Wilson" not in s.bars:  # with one seed the bars are this interval already
             subtitle += (f"\ny-axis spans at least the 95% Wilson interval of {n_test:,} "
                          f"test images (1 image = {100 / n_test:.2g} pp)")  # fmt: skip
+    if name == "ece":
+        floor_band(ax, report, "ece_floor", scale)
+        plots.legend_below(ax, ncol=1)
     ax.set_title(f"{_title(report)}\n{subtitle}", fontsize=9)
     return fig
 
@@ -168,6 +171,7 @@ def figure_ece_ts(report: Report):
     plots.metric_vs_alpha(ax, after.alphas, after.mean, after.low, after.high, ylabel=ylabel,
                           label="after temperature scaling (T fitted on val)", style=AFTER_TS,
                           dodge_pt=3.5)  # fmt: skip
+    floor_band(ax, report, "ece_ts_floor", 100, "noise floor after temperature scaling")
     plots.legend_below(ax, ncol=2)
     if before.bars == after.bars:
         bars = f"error bars: {before.bars}" if before.bars else "no error bars"
@@ -177,6 +181,20 @@ def figure_ece_ts(report: Report):
     ax.set_title(f"{_title(report)}\nlabel smoothing vs temperature scaling; {seeds};\n{bars}",
                  fontsize=9)  # fmt: skip
     return fig
+
+
+def floor_band(ax, report: Report, key: str, scale: float, label: str | None = None) -> None:
+    """The ECE noise floor per α (mean over seeds of each run's floor) as a grey band from
+    0: an ECE inside it is what a perfectly calibrated model with the same confidences
+    scores on this test set, and differences inside it are not resolvable."""
+    s = metric_series(report, key, scale)
+    ok = np.isfinite(s.mean)
+    if not ok.any():
+        return
+    ax.fill_between(s.alphas[ok], 0, s.mean[ok], color="0.6", alpha=0.3, lw=0, zorder=0,
+                    label=label or "noise floor: ECE of a perfectly calibrated model with "
+                    "these confidences")  # fmt: skip
+    ax.set_ylim(bottom=0)
 
 
 BEFORE_TS = {"color": "C3", "marker": "o", "ls": "-"}
@@ -437,12 +455,16 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
                               f"y-axis spans at least the 95% Wilson interval of the {n_test:,} "
                               f"test images, so that a few images do not look like a cliff."),
         "ece_vs_alpha": ("ECE vs α", f"Test ECE ({n_bins} equal-width bins), {seeds}; "
-                         f"{bars(ece)}."),
+                         f"{bars(ece)}. Grey band: the noise floor, the expected ECE of a "
+                         "perfectly calibrated model with the same confidences (200 label "
+                         "draws); differences inside it are not resolvable."),
         "ece_ts_vs_alpha": ("Label smoothing vs temperature scaling", f"Test ECE before (red "
                             "circles, solid) and after (blue open squares, dashed) temperature "
                             f"scaling, T fitted on the validation split; {seeds}. The two "
                             "series are drawn a few points apart sideways so neither hides "
-                            "the other."),
+                            "the other. Grey band: the noise floor after temperature scaling "
+                            "(the expected ECE of a perfectly calibrated model with those "
+                            "confidences)."),
         "reliability": ("Reliability diagrams", "Per α, the test predictions of all its "
                         "seeds pooled: per-bin accuracy (grey bars), the gap to the diagonal "
                         "(red, hatched /: over-confident; blue, hatched \\: under-confident), "

@@ -103,7 +103,7 @@ table.claims details p { margin: .3rem 0 0; font-size: .9rem; max-width: 45rem; 
          font-family: Helvetica, Arial, sans-serif; font-weight: bold; white-space: nowrap;
          border: 1px solid; }
 .badge.supported { color: #14532d; background: #dcfce7; border-color: #15803d; }
-.badge.not-supported { color: #7f1d1d; background: #fee2e2; border-color: #b91c1c; }
+.badge.refuted { color: #7f1d1d; background: #fee2e2; border-color: #b91c1c; }
 .badge.inconclusive { color: #713f12; background: #fef3c7; border-color: #b45309; }
 figure { margin: 1.8rem 0; text-align: center; }
 figure img { max-width: 100%; height: auto; }

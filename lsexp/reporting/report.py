@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -18,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lsexp.analysis.claims import RunResult as ClaimRun
-from lsexp.analysis.claims import claims_markdown, evaluate_claims
+from lsexp.analysis.claims import ClaimRun, ClaimSettings, claims_markdown, evaluate_claims
 from lsexp.fsutil import current_umask
 from lsexp.reporting.figures import (
     FIG_DPI,
@@ -74,8 +72,17 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 
-def write_report(sweep_dir: str | Path, interval: str = "t", n_bins: int | None = None) -> Report:
+def write_report(
+    sweep_dir: str | Path,
+    interval: str = "t",
+    n_bins: int | None = None,
+    margin: float | None = None,
+    claims_interval: str | None = None,
+) -> Report:
     """Compute everything and write it to <sweep_dir>/report/. Returns what was computed.
+
+    `margin` (percentage points) and `claims_interval` override the config's `claims:`
+    section for the verdicts; `interval` is the per-α interval of the summary tables.
 
     The report is built in a temporary folder beside it and swapped in whole, so the
     folder always holds one complete report: never files of an earlier one (a figure
@@ -83,6 +90,10 @@ def write_report(sweep_dir: str | Path, interval: str = "t", n_bins: int | None 
     """
     sweep_dir = Path(sweep_dir)
     report = collect(sweep_dir, interval, n_bins)
+    update = {k: v for k, v in (("margin", margin), ("interval", claims_interval)) if v is not None}
+    if update:
+        claims = report.config.claims.model_copy(update=update)
+        report.config = report.config.model_copy(update={"claims": claims})
     final = ResultsStore(sweep_dir).report_dir
     with building(final) as out:
         _write_files(report, out)
@@ -131,16 +142,27 @@ def _write_files(report: Report, out: Path) -> None:
     text("index.html", index_html(report, claims, out))
 
 
+def claim_settings(report: Report) -> ClaimSettings:
+    c = report.config.claims
+    return ClaimSettings(margin=c.margin / 100.0, interval=c.interval, n_boot=c.n_boot,
+                         seed=c.seed, n_bins=report.config.eval.n_bins)  # fmt: skip
+
+
 def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
-    """Verdicts on the folk claims from the done runs (diverged/failed counted, excluded)."""
+    """Verdicts on the folk claims from the done runs (diverged/failed counted, excluded):
+    each run's test logits (and temperature-scaled logits) and its runs.csv row."""
     runs = [
-        ClaimRun(alpha=r["alpha"], seed=r["seed"], accuracy=r["accuracy"], ece=r["ece"],
-                 overconfidence=r["overconfidence"], logit_gap=r["logit_gap"],
-                 ece_ts=r["ece_ts"] if math.isfinite(r.get("ece_ts", math.nan)) else None)
-        for g in report.groups for r in g.runs
+        ClaimRun(alpha=row["alpha"], seed=row["seed"], logits=lg.logits, labels=lg.labels,
+                 values={k: v for k, v in row.items() if isinstance(v, float | int)},
+                 logits_ts=lg.logits_ts, train_gap=lg.train_gap)
+        for g in report.groups for row, lg in zip(g.runs, g.logits, strict=True)
     ]  # fmt: skip
+    if not runs:
+        return []
     excluded = {g.alpha: g.n_diverged + g.n_failed for g in report.groups}
-    return evaluate_claims(runs, num_classes(report), excluded)
+    train = report.config.train
+    schedule = "triangle" if train.recipe == "airbench94" else train.schedule
+    return evaluate_claims(runs, num_classes(report), excluded, claim_settings(report), schedule)
 
 
 def index_html(report: Report, claims: list[dict[str, Any]], out: Path) -> str:

@@ -38,7 +38,24 @@ class RunLogits:
     def __init__(self, preds: dict[str, np.ndarray], n_bins: int) -> None:
         self.logits, self.labels = preds["test_logits"], preds["test_labels"]
         self.val_logits, self.val_labels = preds.get("val_logits"), preds.get("val_labels")
+        self.train_gap = preds.get("train_true_class_gap")
         self.n_bins = n_bins
+
+    @property
+    def has_val(self) -> bool:
+        return self.val_labels is not None and len(self.val_labels) > 0
+
+    @cached_property
+    def panel(self) -> dict[str, float]:
+        """The estimator panel (``metrics.calibration_panel``) on the test set."""
+        return M.calibration_panel(self.probs, self.labels, self.n_bins)
+
+    @cached_property
+    def panel_ts(self) -> dict[str, float]:
+        """The estimator panel after temperature scaling (NaN without a validation split)."""
+        if self.probs_ts is None:
+            return {k: math.nan for k in M.calibration_panel_labels(self.n_bins)}
+        return M.calibration_panel(self.probs_ts, self.labels, self.n_bins)
 
     @cached_property
     def probs(self) -> np.ndarray:
@@ -47,7 +64,7 @@ class RunLogits:
     @cached_property
     def temperature(self) -> float:
         """T of temperature scaling (Guo et al. 2017); NaN without a validation split."""
-        if self.val_labels is None or len(self.val_labels) == 0:
+        if not self.has_val:
             return math.nan
         return fit_temperature(self.val_logits, self.val_labels)
 
@@ -87,27 +104,34 @@ class Metric:
     html: int = 2
     tex: str = ""  # its header in summary.tex ("" = not in summary.tex)
     cli: str = ""  # its header in the table `lsexp report` prints ("" = not there)
+    floor: str = ""  # the key of its noise floor: means within it of the best tie as best
 
 
 M = metrics
+FLOOR_DRAWS = 200  # label draws of the ECE noise floor (metrics.ece_noise_floor), seed 0
 METRICS: list[Metric] = [
     Metric("accuracy", "accuracy (%)", lambda r: M.accuracy(r.probs, r.labels), "max", 100, 2,
            md=(1,), html=1, tex="Acc. (\\%)", cli="accuracy"),
+    Metric("val_accuracy", "val. accuracy (%)",
+           lambda r: M.accuracy(M.softmax(r.val_logits), r.val_labels) if r.has_val else math.nan,
+           "max", 100, 2, md=(2,), html=2),
     Metric("nll", "NLL", lambda r: M.nll_from_logits(r.logits, r.labels), "min", 1, 3,
            md=(1, 2), html=1, tex="NLL", cli="NLL"),
     Metric("brier", "Brier", lambda r: M.brier(r.probs, r.labels), "min", 1, 4, md=(1,),
            html=1, tex="Brier"),
     Metric("ece", "ECE (%)", lambda r: M.ece(r.probs, r.labels, r.n_bins), "min", 100, 2,
-           md=(1, 2), html=1, tex="ECE (\\%)", cli="ECE"),
+           md=(1, 2), html=1, tex="ECE (\\%)", cli="ECE", floor="ece_floor"),
+    Metric("ece_floor", "ECE floor (%)",
+           lambda r: M.ece_noise_floor(r.probs, r.n_bins, FLOOR_DRAWS).mean, "", 100, 2,
+           md=(1, 2), html=1),
     Metric("mce", "MCE (%)", lambda r: M.mce(r.probs, r.labels, r.n_bins), "min", 100, 2,
            md=(), html=0),
     Metric("adaptive_ece", "adaptive ECE (%)",
            lambda r: M.adaptive_ece(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(1,),
-           html=1, tex="AdaECE (\\%)"),
+           html=1, tex="AdaECE (\\%)", floor="ece_floor"),
     Metric("classwise_ece", "classwise ECE (%)",
-           lambda r: M.classwise_ece(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(1,)),
-    Metric("debiased_ece", "debiased ECE, l2 (%)",
-           lambda r: M.debiased_l2_ce(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(2,)),
+           lambda r: M.classwise_ece(r.probs, r.labels, r.n_bins), "min", 100, 2, md=(1,),
+           html=0, floor="ece_floor"),
     Metric("mean_confidence", "mean conf. (%)", lambda r: M.mean_confidence(r.probs), "", 100,
            2, md=(1,)),
     Metric("overconfidence", "conf. − acc. (pp)", lambda r: M.overconfidence(r.probs, r.labels),
@@ -117,11 +141,43 @@ METRICS: list[Metric] = [
     Metric("nll_ts", "NLL after TS", _ts(lambda r: M.nll_from_logits(r.logits_ts, r.labels)),
            "min", 1, 3, md=(2,)),
     Metric("ece_ts", "ECE after TS (%)", _ts(lambda r: M.ece(r.probs_ts, r.labels, r.n_bins)),
-           "min", 100, 2, md=(2,), cli="ECE (TS)"),
+           "min", 100, 2, md=(2,), cli="ECE (TS)", floor="ece_ts_floor"),
+    Metric("ece_ts_floor", "ECE floor after TS (%)",
+           _ts(lambda r: M.ece_noise_floor(r.probs_ts, r.n_bins, FLOOR_DRAWS).mean), "", 100, 2,
+           md=(2,), html=2),
     Metric("adaptive_ece_ts", "adaptive ECE after TS (%)",
            _ts(lambda r: M.adaptive_ece(r.probs_ts, r.labels, r.n_bins)), "min", 100, 2,
-           md=(2,), html=0),
+           md=(2,), html=0, floor="ece_ts_floor"),
 ]  # fmt: skip
+# The estimator panel (every calibration verdict says whether it holds under each): raw in
+# summary.md table 3, after temperature scaling in table 4. Nothing is marked best in it:
+# it is there to show whether the estimators agree, not to rank.
+PANEL_HEADERS = {
+    **{f"ece_width_{m}": f"ECE {m} eq.-width (%)" for m in M.PANEL_BINS},
+    **{f"ece_mass_{m}": f"ECE {m} eq.-mass (%)" for m in M.PANEL_BINS},
+    "classwise_ece": "classwise ECE (%)",
+    "smooth_ece": "smooth ECE (%)",
+    "debiased_l2_ce": "debiased l2 CE (%)",
+}
+assert list(PANEL_HEADERS) == list(M.calibration_panel_labels())
+# index.html splits them into tables of at most 9 columns: binned ECEs (3), the other
+# estimators before and after TS (4), binned ECEs after TS (5).
+METRICS += [
+    Metric(f"panel_{key}", header, (lambda r, k=key: r.panel[k]), "", 100, 2, md=(3,),
+           html=3 if key.startswith("ece_") else 4)
+    for key, header in PANEL_HEADERS.items()
+]  # fmt: skip
+METRICS += [
+    Metric(f"panel_ts_{key}", header + (" TS" if not key.startswith("ece_") else ""),
+           (lambda r, k=key: r.panel_ts[k]), "", 100, 2, md=(4,),
+           html=5 if key.startswith("ece_") else 4)
+    for key, header in PANEL_HEADERS.items()
+]  # fmt: skip
+METRICS.append(
+    Metric("train_gap", "train true-class gap",
+           lambda r: math.nan if r.train_gap is None else float(np.mean(r.train_gap)), "", 1,
+           2, md=(), html=0)
+)  # fmt: skip
 
 
 def metric_table() -> list[Metric]:
@@ -151,6 +207,7 @@ class AlphaGroup:
     pooled_labels: list[np.ndarray] = field(default_factory=list)
     histories: list[list[dict[str, float]]] = field(default_factory=list)
     stored: list[StoredRun] = field(default_factory=list)
+    logits: list[RunLogits] = field(default_factory=list)  # per done run, as `runs`
 
     interval: str = "t"  # how `stat` builds its 95 % interval: "t" or "bootstrap"
 
@@ -179,7 +236,11 @@ def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
     """Every per-run number of the report, from saved logits (test; val for fitting T):
     one value per `METRICS` row, the run's ECE bootstrap interval over test examples, and
     the test-set size."""
-    run = RunLogits(preds, n_bins)
+    return _metrics(RunLogits(preds, n_bins))
+
+
+def _metrics(run: RunLogits) -> dict[str, float]:
+    n_bins = run.n_bins
     row = {m.key: float(m.compute(run)) for m in metric_table()}
     low, high = metrics.ece_bootstrap_interval(run.probs, run.labels, n_bins=n_bins,
                                                n_boot=N_BOOT)  # fmt: skip
@@ -188,12 +249,12 @@ def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
     return row
 
 
-def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    preds = run.predictions()
+def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], RunLogits]:
+    logits = RunLogits(run.predictions(), n_bins)
     row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
-    row.update(run_metrics(preds, n_bins))
+    row.update(_metrics(logits))
     row["run_dir"] = run.path.name
-    return row, preds["test_logits"], preds["test_labels"]
+    return row, logits
 
 
 def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> Report:
@@ -231,7 +292,7 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
             continue
         try:
             run.check()
-            row, logits, labels = _run_row(run, n_bins)
+            row, logits = _run_row(run, n_bins)
             history = run.history()
         except (OSError, RunFileError) as e:
             reason = f"{e}; the next `lsexp sweep` trains it again"
@@ -239,8 +300,9 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
             unreadable.append(UnreadableRun(run.path, reason))
             continue
         g.runs.append(row)
-        g.pooled_logits.append(logits)
-        g.pooled_labels.append(labels)
+        g.logits.append(logits)
+        g.pooled_logits.append(logits.logits)
+        g.pooled_labels.append(logits.labels)
         g.histories.append(history)
         g.stored.append(run)
         rows.append(row)

@@ -12,6 +12,7 @@ from lsexp.analysis.stats import INTERVAL_METHODS
 from lsexp.config import SweepConfig
 from lsexp.reporting.html_report import MISSING, Cell, Table
 from lsexp.reporting.runs import (
+    FLOOR_DRAWS,
     N_BOOT,
     AlphaGroup,
     Report,
@@ -59,12 +60,13 @@ class Column:
     scale: float = 1.0  # 100: shown in % (or percentage points)
     decimals: int = 2  # the fewest decimals shown; more where needed to tell the best apart
     better: str = ""  # "max" / "min": the best mean is marked; "": nothing marked
+    floor: str = ""  # a noise-floor metric: every mean within the floor of the best is marked
 
 
 def column(key: str, header: str | None = None) -> Column:
     """The column of metric `key` as `runs.METRICS` declares it (another header if given)."""
     m = metric(key)
-    return Column(key, header or m.header, m.scale, m.decimals, m.better)
+    return Column(key, header or m.header, m.scale, m.decimals, m.better, m.floor)
 
 
 MAX_DECIMALS = 6
@@ -92,23 +94,34 @@ def column_cells(groups: list[AlphaGroup], col: Column) -> list[Cell]:
 
     Best: every cell whose printed mean equals the printed best mean, so equal-looking
     cells are marked alike (with MAX_DECIMALS that is only a true tie or a difference
-    below 10^-6 of the unit).
+    below 10^-6 of the unit). A column with a noise floor (ECE) marks every mean that is
+    within the larger of the two mean floors of the best: a difference below the floor is
+    not resolvable, so it is not ranked.
     """
     stats = [g.stat(col.metric) for g in groups]
     means = [s.mean * col.scale if s.n else math.nan for s in stats]
-    d = _decimals(means, col)
+    d = col.decimals if col.floor else _decimals(means, col)
     finite = [m for m in means if math.isfinite(m)]
     best = ""
     if col.better and finite:
         best = f"{(max(finite) if col.better == 'max' else min(finite)):.{d}f}"
+    floors = [g.stat(col.floor).mean * col.scale if col.floor else math.nan for g in groups]
+    best_floor = next(
+        (f for m, f in zip(means, floors, strict=True)
+         if best and math.isfinite(m) and f"{m:.{d}f}" == best),
+        math.nan,
+    )  # fmt: skip
     cells = []
-    for s, m in zip(stats, means, strict=True):
+    for s, m, f in zip(stats, means, floors, strict=True):
         if not math.isfinite(m):
             cells.append(Cell(MISSING))
             continue
         text = f"{m:.{d}f}"
         spread = f"{s.std * col.scale:.{d}f}" if s.n > 1 and math.isfinite(s.std) else ""
-        cells.append(Cell(text, spread, best=bool(best) and text == best))
+        marked = bool(best) and text == best
+        if best and col.floor and math.isfinite(f) and math.isfinite(best_floor):
+            marked = abs(m - float(best)) <= max(f, best_floor)
+        cells.append(Cell(text, spread, best=marked))
     return cells
 
 
@@ -156,7 +169,8 @@ def _md_table(groups: list[AlphaGroup], columns: list[Column], ci_after: set[str
 
 
 def md_columns(table: int) -> list[Column]:
-    """The columns of summary.md's table 1 (main) or 2 (temperature scaling)."""
+    """The columns of summary.md's table 1 (main), 2 (temperature scaling), 3 and 4 (the
+    estimator panel before and after temperature scaling)."""
     return [column(m.key) for m in metric_table() if table in m.md]
 
 
@@ -201,7 +215,11 @@ def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
         f"Test-set metrics on true labels, as mean ± sample standard deviation over seeds "
         f"(n per row; no ± where n = 1); accuracy, ECE and confidence in %. ECE, MCE and "
         f"classwise ECE use {n_bins} equal-width bins; adaptive ECE uses {n_bins} "
-        f"equal-mass bins. **Bold**: the best mean of a column. Interval column: "
+        f"equal-mass bins. **Bold**: the best mean of a column; in an ECE column, every mean "
+        f"within the noise floor of the best (differences below it are not resolvable). "
+        f"ECE floor: the expected ECE of a perfectly calibrated model with the same "
+        f"confidences ({FLOOR_DRAWS} label draws, seed 0): an ECE near it is what perfect "
+        f"calibration scores on this test set. Interval column: "
         f"{INTERVAL_METHODS[report.interval]}.",
         "",
         *_md_table(groups, md_columns(1), ci_after={"accuracy", "ece"}),
@@ -221,14 +239,27 @@ def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
         f"Per-run numbers (with a {N_BOOT}-resample bootstrap interval of each run's ECE over "
         "test examples): `runs.csv`.",
         "",
-        "## Temperature scaling and a less biased ECE",
+        "## Temperature scaling",
         "",
         "T minimises the validation NLL of softmax(logits / T) (Guo et al. 2017) and is "
-        "applied to the test logits. Debiased ECE: the l2 calibration error estimator of "
-        f"Kumar et al. 2019 with {n_bins} equal-mass bins (plug-in ECE is biased upward; "
-        "compare small differences with this column).",
+        "applied to the test logits; the validation accuracy is the one any best α is "
+        "chosen on.",
         "",
         *_md_table(groups, md_columns(2), ci_after=set()),
+        "",
+        "## The estimator panel",
+        "",
+        "Calibration error by several estimators, before (first table) and after (second) "
+        "temperature scaling: top-label ECE with 10, 15 and 20 equal-width and equal-mass "
+        f"bins (equal-mass bins never split tied confidences), classwise ECE ({n_bins} "
+        "equal-width bins), smooth ECE (Błasiok & Nakkiran 2023, kernel-smoothed, "
+        "automatic bandwidth), and the debiased l2 calibration error of Kumar et al. 2019 "
+        f"({n_bins} equal-mass bins). The last is an RMS error, never smaller than an l1 "
+        "ECE: compare its changes across α, not its level with the other columns.",
+        "",
+        *_md_table(groups, md_columns(3), ci_after=set()),
+        "",
+        *_md_table(groups, md_columns(4), ci_after=set()),
     ]
     if report.warnings:
         lines += ["", "## Notes", ""] + [f"- {w}" for w in report.warnings]
@@ -285,6 +316,9 @@ def summary_latex(report: Report) -> str:
 HTML_TITLES = {
     1: "Accuracy and calibration",
     2: "More calibration measures, the logit gap, and temperature scaling (TS)",
+    3: "Estimator panel: binned ECE (%)",
+    4: "Estimator panel: classwise, smooth and debiased l2, before and after TS (%)",
+    5: "Estimator panel after temperature scaling: binned ECE (%)",
 }
 
 
@@ -312,7 +346,10 @@ def html_tables(report: Report) -> list[Table]:
             "Test set; mean ± sample standard deviation over the n seeds of each α (no ± "
             "where n = 1); accuracy, ECE and confidence in %, conf. − acc. in percentage "
             f"points. ECE: {n_bins} equal-width bins; adaptive ECE: {n_bins} equal-mass bins. "
-            "Bold: the best mean of a column. TS: temperature scaling, T fitted on the "
+            "Bold: the best mean of a column; in an ECE column every mean within the noise "
+            "floor of the best (the ECE a perfectly calibrated model with the same "
+            "confidences scores; differences below it are not resolvable). "
+            "TS: temperature scaling, T fitted on the "
             f"validation split. {MISSING}: not available. summary.csv has every number "
             "unrounded, with 95% intervals."
         ),
