@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The main job on the bundled data: 7 alphas x 3 seeds, then the report.
+# The main job on the bundled data: 7 alphas x 5 seeds, then the report.
 quickstart: setup
 	$(VENV)/bin/lsexp sweep configs/quickstart.yaml
 	$(VENV)/bin/lsexp report results/quickstart

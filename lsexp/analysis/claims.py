@@ -533,6 +533,8 @@ def _claim1(sw: _Sweep) -> dict[str, Any]:
         f"{_alphas_text(open_)}. Largest α: {_describe(rows[-1])}."
     )
     evidence = [_level_row(sw, a, "val_accuracy", "selection") for a in low] + rows
+    # The key numbers show the comparison that decided: a refuting one, else the largest α.
+    shown = next((r for r in rows if r["verdict"] == REFUTED), rows[-1])
     return _claim(
         cid,
         text,
@@ -545,7 +547,7 @@ def _claim1(sw: _Sweep) -> dict[str, Any]:
         interval=_interval_text(sw),
         n=_n_text(decisions),
         evidence=evidence,
-        key=f"{_a(rows[-1]['alpha'])} vs {_a(base)}: harm {_describe(rows[-1])}",
+        key=f"{_a(shown['alpha'])} vs {_a(base)}: harm {_describe(shown)}",
         notes=sw.excluded_note(),
         baseline_alpha=base,
     )
