@@ -7,8 +7,12 @@ side: runs per hour, peak resident memory (of its largest process: with `--worke
 the machine holds about two of those), mean test accuracy; then the ratios,
 and the floor: bare forward/backward/step time of the same model on pre-made batches,
 so the overhead left in each model-epoch is visible (measured just before and just after
-each lsexp sweep, since this machine's speed drifts by 10-20 % over minutes). Numbers go
-to a JSON file too.
+each lsexp sweep, since this machine's speed drifts by 10-20 % over minutes); the whole
+run (the sweep's wall time per run) and the training epoch alone, each against that floor;
+and where the rest of a run goes, phase by phase, from the clocks every run records in
+its run.json (`timings`: data loading, model build, training, per-epoch validation, final
+evaluation, writing files; start-up is the sweep's wall time left over). Numbers go to a
+JSON file too.
 
     python benchmarks/bench.py [--epochs 1] [--alphas 0,0.1,0.2,0.3] [--repeats 1]
 
@@ -99,6 +103,35 @@ def floor_seconds_per_epoch(root: str, batch_size: int, width: int, steps: int =
     return (time.perf_counter() - t0) / steps * (len(splits.train_x) // batch_size)
 
 
+PHASE_NAMES = {
+    "start_up": "start-up (imports, checks, plan)",
+    "load_data": "data loading, to the device",
+    "build": "model and optimizer build",
+    "train": "training steps",
+    "validate": "per-epoch validation",
+    "evaluate": "final evaluation",
+    "write": "writing files",
+}
+
+
+def phase_breakdown(sweeps: list[dict]) -> dict[str, float]:
+    """Mean seconds per run in each phase, from the runs' recorded `timings`; start-up is
+    what the sweep's wall time leaves after the data load and every run's phases. The
+    phases add up to the sweep's wall time per run."""
+    totals = dict.fromkeys(PHASE_NAMES, 0.0)
+    n_runs = sum(len(s["timings"]) for s in sweeps)
+    for sweep in sweeps:
+        load = max(t["load_data"] for t in sweep["timings"])  # one load per sweep process
+        per_run = ("build", "train", "validate", "evaluate", "write")
+        inside = sum(t[k] for t in sweep["timings"] for k in per_run)
+        totals["load_data"] += load
+        totals["start_up"] += sweep["wall"] - load - inside
+        for t in sweep["timings"]:
+            for k in per_run:
+                totals[k] += t[k]
+    return {k: v / n_runs for k, v in totals.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=1)
@@ -121,9 +154,10 @@ def main() -> None:
           + ", ".join(f"{w} workers {t:.1f}s" for w, t in worker_times.items()) + ")")  # fmt: skip
 
     sides: dict[str, dict] = {
-        side: {"seconds": 0.0, "acc": [], "peak_mb": 0.0, "train_epoch_s": [], "eval_s": []}
+        side: {"seconds": 0.0, "acc": [], "peak_mb": 0.0, "train_epoch_s": [], "eval_s": [],
+               "timings": [], "sweeps": []}
         for side in ("naive", "lsexp", "lsexp-w2")
-    }
+    }  # fmt: skip
     n_runs = 0
     floors: list[float] = []  # measured right before and after each lsexp sweep: side by side
     for rep in range(a.repeats):
@@ -149,12 +183,16 @@ def main() -> None:
                 if side == "lsexp-w2":
                     cmd += ["--workers", "2"]
                 wall, _, peak = _peak_of(cmd, env)
+                timings = []
                 for run in out_dir.glob("runs/*/run.json"):
                     record = json.loads(run.read_text())
                     sides[side]["acc"].append(record["test_metrics"]["accuracy"])
                     # The engine's own clock: training steps only, per epoch, and evaluation.
                     sides[side]["train_epoch_s"].append(record["train_seconds"] / a.epochs)
                     sides[side]["eval_s"].append(record["eval_seconds"])
+                    timings.append(record["timings"])
+                sides[side]["timings"] += timings
+                sides[side]["sweeps"].append({"wall": wall, "timings": timings})
                 sides[side]["peak_mb"] = max(sides[side]["peak_mb"], peak)
             sides[side]["seconds"] += wall
             if side == "lsexp":
@@ -196,10 +234,19 @@ def main() -> None:
     print(f"speed-up lsexp --workers 2 / naive: {ratio_w2:.2f}x  (accuracy gap "
           f"{100 * acc_gap_w2:.2f} points); --workers 2 / 1 worker: {w2_vs_1:.2f}x")  # fmt: skip
     train_epoch = rows["lsexp"]["train_seconds_per_epoch"]
-    print(f"lsexp training epoch (engine clock, data indexing + augmentation + steps): "
+    whole = rows["lsexp"]["seconds_per_model_epoch"]
+    print(f"lsexp whole run per epoch (sweep wall / runs / epochs): {whole:.1f}s = "
+          f"{whole / floor:.2f}x the floor")  # fmt: skip
+    print(f"lsexp training epoch alone (engine clock, data indexing + augmentation + steps): "
           f"{train_epoch:.1f}s = {train_epoch / floor:.2f}x the floor")  # fmt: skip
-    print(f"lsexp per-run rest: evaluation {rows['lsexp']['eval_seconds_per_run']:.1f}s, "
-          f"start-up and data loading shared by the sweep's runs")  # fmt: skip
+    phases = phase_breakdown(sides["lsexp"]["sweeps"])
+    print(f"\nwhere an lsexp run's time goes (1 process, mean of {n_runs} runs; start-up and "
+          f"data loading are paid once per sweep and shown per run):")  # fmt: skip
+    print(f"  {'phase':34s} {'s/run':>7s} {'x floor':>8s}")
+    for name, sec in phases.items():
+        print(f"  {PHASE_NAMES[name]:34s} {sec:7.2f} {sec / (floor * a.epochs):8.3f}")
+    print(f"  {'whole run':34s} {sum(phases.values()):7.2f} "
+          f"{sum(phases.values()) / (floor * a.epochs):8.3f}")  # fmt: skip
     result = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
@@ -212,6 +259,8 @@ def main() -> None:
         "speedup_workers2": ratio_w2, "accuracy_gap_workers2": acc_gap_w2,
         "workers2_vs_1": w2_vs_1,
         "train_epoch_vs_floor": train_epoch / floor,
+        "whole_run_vs_floor": whole / floor,
+        "phase_seconds_per_run": phases,
     }  # fmt: skip
     a.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {a.out}")

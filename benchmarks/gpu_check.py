@@ -1,7 +1,8 @@
 """The prepared device check for the GPU targets of `cifar10_fast` (one short script).
 
 Run on a machine with a GPU: `python benchmarks/gpu_check.py --out $OUT/gpu.json`.
-Smoke-test it anywhere: `python benchmarks/gpu_check.py --quick --device cpu`.
+Smoke-test it anywhere: `python benchmarks/gpu_check.py --quick --device cpu` (what
+tests/test_gpu_check.py runs, with one process and no compile).
 
 What it measures, on synthetic CIFAR-10-sized tensors (45k train / 5k val / 10k test,
 3x32x32, 10 classes: one random smooth template per class plus noise), so that it needs no
@@ -58,7 +59,7 @@ def _config(quick: bool):
 
 
 def _sizes(quick: bool) -> tuple[int, int, int]:
-    return (2048, 256, 256) if quick else (45000, 5000, 10000)
+    return (1024, 256, 256) if quick else (45000, 5000, 10000)
 
 
 def _sync(device: torch.device) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -386,3 +388,35 @@ def test_real_fashion_mnist_from_debian(tmp_path: Path) -> None:
     got = hashlib.sha256((path / "t10k-images-idx3-ubyte").read_bytes()).hexdigest()
     assert got == expected
     assert np.isclose(s.mean[0], 0.2860 * 255, atol=0.5)
+
+
+# ---------------------------------------------------------------------------------------
+# lsexp's own IDX reader (no torchvision import on the sweep path)
+# ---------------------------------------------------------------------------------------
+
+
+def test_idx_reader_matches_torchvision(tmp_path):
+    import torchvision.datasets as tvd
+
+    write_fake_mnist(tmp_path, "FashionMNIST", n_train=70, n_test=30)
+    ours = data._load_uint8("fashion_mnist", tmp_path)
+    for i, train in enumerate((True, False)):
+        ds = tvd.FashionMNIST(str(tmp_path), train=train, download=False)
+        assert torch.equal(ours[2 * i], ds.data.unsqueeze(1))
+        assert torch.equal(ours[2 * i + 1], ds.targets.to(torch.int64))
+        assert ours[2 * i].dtype == torch.uint8 and ours[2 * i + 1].dtype == torch.int64
+
+
+def test_loading_a_sweep_does_not_import_torchvision_or_scipy(tmp_path):
+    write_fake_mnist(tmp_path, "FashionMNIST", n_train=70, n_test=30)
+    code = "\n".join([
+        "import sys, pathlib",
+        "from lsexp.running import sweep",
+        "from lsexp.training.data import load_splits",
+        f"load_splits('fashion_mnist', pathlib.Path({str(tmp_path)!r}), 10)",
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torchvision', 'scipy'}))",
+    ])  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -133,7 +133,8 @@ def test_sweep_writes_the_documented_layout(finished):
         for key in ("lsexp_version", "torch_version", "device", "threads", "host"):
             assert key in record["provenance"]
         with np.load(run / "predictions.npz", allow_pickle=False) as f:
-            assert set(f.files) == {"val_logits", "val_labels", "test_logits", "test_labels"}
+            assert set(f.files) == {"val_logits", "val_labels", "test_logits", "test_labels",
+                                    "train_true_class_gap"}  # fmt: skip
             assert f["test_logits"].dtype == np.float32
             recomputed = metrics.all_metrics(f["test_logits"], f["test_labels"], n_bins=10)
         assert recomputed == pytest.approx(record["test_metrics"])

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import brentq
 
 __all__ = [
     "PANEL_BINS",
@@ -713,6 +712,8 @@ def _smooth_ece_fixed_point(conf: FloatArray, residual: FloatArray) -> tuple[flo
     at_hi = _smooth_ece_at(conf, residual, hi)
     if at_hi >= hi:
         return at_hi, hi
+    from scipy.optimize import brentq  # here: importing scipy costs a sweep 0.3 s
+
     sigma = brentq(lambda s: _smooth_ece_at(conf, residual, s) - s, lo, hi, xtol=1e-9)
     return _smooth_ece_at(conf, residual, sigma), float(sigma)
 

@@ -8,7 +8,10 @@ other modules ask a `ResultsStore` for a path (`runs_dir`, `report_dir`, `slurm_
   runs/<dataset>-<model>-a0.10-s0_<id>/
     run.json              status (done | diverged | failed), metrics, timings, provenance
     history.csv           one row per epoch
-    predictions.npz       float32 logits + int64 labels for val and test
+    predictions.npz       float32 logits + int64 labels for val and test, and
+                          train_true_class_gap (float32, one value per example of a fixed
+                          training subset: z_y - mean of the other logits after the last
+                          epoch; runs written before it was added lack it)
     penultimate.npz       penultimate activations of test examples of 3 classes + their
                           last-layer weight rows (for the Müller et al. 2019 projection)
   report/                 written by `lsexp report`
@@ -69,6 +72,7 @@ PREDICTIONS_FILE = "predictions.npz"
 PENULTIMATE_FILE = "penultimate.npz"
 FINAL_STATUSES = ("done", "diverged")
 PREDICTION_ARRAYS = ("val_logits", "val_labels", "test_logits", "test_labels")
+TRAIN_GAP_ARRAY = "train_true_class_gap"  # optional: runs written before it lack it
 # What lsexp itself puts in a results folder; anything else there means the folder is
 # somebody else's, and a sweep refuses to write into it.
 OWN_ENTRIES = frozenset({SWEEP_FILE, LOCK_FILE, RUNS_DIR, REPORT_DIR, SLURM_DIR})
@@ -183,8 +187,13 @@ class StoredRun:
         return int(self.record["seed"])
 
     def predictions(self) -> dict[str, np.ndarray]:
-        """val_logits, val_labels, test_logits, test_labels, checked (RunFileError if not)."""
+        """val_logits, val_labels, test_logits, test_labels, checked (RunFileError if not),
+        and train_true_class_gap where the run saved it."""
         return read_predictions(self.path / PREDICTIONS_FILE)
+
+    def train_true_class_gap(self) -> np.ndarray | None:
+        """The training-subset true-class logit gaps (float32), None for older runs."""
+        return self.predictions().get(TRAIN_GAP_ARRAY)
 
     def check(self) -> None:
         """RunFileError unless the run's files are as it wrote them (see check_run_files)."""
@@ -217,7 +226,8 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
 
     Never unpickles (`allow_pickle=False`), and turns numpy's messages (which advise
     loading the file "unsafely") into one line of our own. Logits may be float16 (the
-    compact form committed to a repository) or float32; they come back as float32.
+    compact form committed to a repository) or float32; they come back as float32, and so
+    does the optional `train_true_class_gap` (absent from the dict for older runs).
     """
     name = path.name
     if not path.is_file():
@@ -249,6 +259,11 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
         arrays["val_labels"]
     ):
         raise RunFileError(f"{name}: val and test logits have different class counts")
+    if TRAIN_GAP_ARRAY in arrays:  # optional (older runs lack it); float16 when packed
+        gap = arrays[TRAIN_GAP_ARRAY]
+        if gap.ndim != 1 or gap.dtype.kind != "f":
+            raise RunFileError(f"{name}: {TRAIN_GAP_ARRAY} has the wrong shape or type")
+        arrays[TRAIN_GAP_ARRAY] = gap.astype(np.float32, copy=False)
     return arrays
 
 
@@ -690,7 +705,12 @@ class ResultsStore:
         predictions: dict[str, np.ndarray] | None,
         penultimate: dict[str, np.ndarray] | None = None,
     ) -> Path:
-        """Write a finished run; run.json goes last, so it marks the run complete."""
+        """Write a finished run; run.json goes last, so it marks the run complete.
+
+        A record with a `timings` dict gets `timings["write"]`: the seconds spent writing
+        the other files (run.json, written last, is a few hundred bytes).
+        """
+        started = time.perf_counter()
         path = self.run_path(spec)
         path.mkdir(parents=True, exist_ok=True)
         digests: dict[str, str] = {}
@@ -704,6 +724,9 @@ class ResultsStore:
         history_text = csv_text(history)
         atomic_write_text(path / HISTORY_FILE, history_text)
         digests[HISTORY_FILE] = hashlib.sha256(history_text.encode("utf-8")).hexdigest()
+        if isinstance(record.get("timings"), dict):
+            timings = {**record["timings"], "write": round(time.perf_counter() - started, 3)}
+            record = {**record, "timings": timings}
         # The digests let the next sweep tell a file lsexp wrote from one replaced later.
         write_json(path / RUN_FILE, {**record, "files": digests} if predictions else record)
         return path

@@ -263,6 +263,8 @@ def _record(
             train_seconds=round(result.train_seconds, 3),
             eval_seconds=round(result.eval_seconds, 3),
             epochs_completed=len(result.history),
+            # Seconds per phase (engine.RunResult.timings; store.write_run adds "write").
+            timings={k: round(v, 3) for k, v in result.timings.items()},
         )
         record["provenance"] = {**prov, **result.extra}
     if error is not None:
@@ -322,8 +324,10 @@ def run_sweep(
         if todo:  # load before sweep.yaml is written: unreadable data leaves no trace
             if observer:
                 observer.data_loading(config.data.name)
+            t0 = time.perf_counter()
             splits = load_splits(config.data.name, _root(config), config.data.val_size,
                                  config.data.split_seed, device=torch_device)  # fmt: skip
+            load_seconds = time.perf_counter() - t0
         store.write_sweep_file(config)
         if not todo:
             return SweepResult(out_dir, outcomes, str(torch_device))
@@ -332,7 +336,8 @@ def run_sweep(
             torch_device, config.model.name, compile, runs_at_once=_workers_on_machine()
         )
         outcomes += _train_each(store, todo, config, splits, torch_device, prov, settings,
-                                observer, should_stop, set_running, claim_grace)  # fmt: skip
+                                observer, should_stop, set_running, claim_grace,
+                                load_seconds)  # fmt: skip
     return SweepResult(out_dir, outcomes, str(torch_device))
 
 
@@ -348,9 +353,11 @@ def _train_each(
     should_stop: Callable[[], bool] | None,
     set_running: Callable[[str | None], None],
     claim_grace: float,
+    load_seconds: float = 0.0,
 ) -> list[RunOutcome]:
     """Claim, train and save each run of `todo` in turn; a run another worker holds or has
-    finished meanwhile is skipped. Returns one outcome per run."""
+    finished meanwhile is skipped. Returns one outcome per run. `load_seconds` (the
+    process's one data load, shared by its runs) goes into each run's timings."""
     outcomes: list[RunOutcome] = []
     for i, spec in enumerate(todo):
         claim = store.try_claim(spec, claim_grace)
@@ -365,7 +372,7 @@ def _train_each(
             set_running(spec.run_id)
             outcome = _train_and_save(
                 store, spec, config, splits, torch_device, prov, observer, i, len(todo),
-                should_stop, settings,
+                should_stop, settings, load_seconds,
             )  # fmt: skip
         finally:
             claim.release()
@@ -387,6 +394,7 @@ def _train_and_save(
     n_todo: int,
     should_stop: Callable[[], bool] | None,
     settings: EngineSettings | None = None,
+    load_seconds: float = 0.0,
 ) -> RunOutcome:
     """Train one claimed run and write it; a failure is recorded, never raised."""
     run_observer = observer.run_started(spec, index, n_todo) if observer else None
@@ -400,6 +408,7 @@ def _train_and_save(
     except Exception as e:  # one bad run must not lose the sweep
         return _save_failed(store, spec, config, started, prov, f"{type(e).__name__}: {e}")
     record = _record(spec, config, result, result.status, started, prov)
+    record["timings"] = {"load_data": round(load_seconds, 3), **record["timings"]}
     try:
         store.write_run(spec, record, result.history, result.predictions, result.penultimate)
     except OSError as e:  # disk full, quota, folder removed: earlier runs stay

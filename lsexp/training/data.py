@@ -6,11 +6,13 @@ models they feed. Nothing here downloads unless asked to by `fetch_dataset`: a s
 calls `require_dataset` first and fails with a message that says how to get the data
 (`lsexp data fetch NAME`, or `lsexp data import NAME SOURCE` for a local copy).
 
-Files are read by torchvision's own dataset classes with `download=False`, so a folder
-that works here works with torchvision and the other way round. `check_dataset` looks a
-little further than torchvision does: MNIST-type files must be as long as their IDX
-header says (a truncated copy is found before loading, not as an assert deep inside
-torchvision), and CIFAR batches must match torchvision's md5 list.
+Folders have torchvision's layout, so a folder that works here works with torchvision
+and the other way round. CIFAR batches are read by torchvision's own dataset classes with
+`download=False`; MNIST-type IDX files by `_read_idx` (the same arrays, tested against
+torchvision, without the 1 s of importing it). `check_dataset` looks a little further
+than torchvision does: MNIST-type files must be as long as their IDX header says (a
+truncated copy is found before loading, not as an assert deep inside torchvision), and
+CIFAR batches must match torchvision's md5 list.
 """
 
 from __future__ import annotations
@@ -518,32 +520,60 @@ def _load_uint8(
     if name == "fashion_mnist_mini":
         return _load_mini()
 
-    import torchvision.datasets as tvd
-
     fix = _fix_hint(name, root)
     out: list[torch.Tensor] = []
     if name in _IDX_CLASS:
-        cls = getattr(tvd, _IDX_CLASS[name])
         raw = root / _IDX_CLASS[name] / "raw"
-        for train, prefix in ((True, "train"), (False, "t10k")):
+        for prefix in ("train", "t10k"):
             what = (
                 f"{name}: cannot read {raw / f'{prefix}-images-idx3-ubyte'} or "
                 f"{prefix}-labels-idx1-ubyte"
             )
-            ds = _read_or_raise(what, fix, lambda t=train: cls(str(root), train=t, download=False))
-            out += [ds.data.unsqueeze(1).contiguous(), ds.targets.to(torch.int64)]
-    else:
-        cls = getattr(tvd, _CIFAR_CLASS[name])
-        folder = root / cls.base_folder
-        for train, files in ((True, cls.train_list), (False, cls.test_list)):
-            files_read = ", ".join([*(f for f, _ in files), cls.meta["filename"]])
-            what = f"{name}: cannot read {folder} (one of {files_read})"
-            ds = _read_or_raise(what, fix, lambda t=train: cls(str(root), train=t, download=False))
-            # torchvision keeps CIFAR as (N, H, W, C) numpy; models want (N, C, H, W).
-            x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
-            out += [x.contiguous(), torch.as_tensor(ds.targets, dtype=torch.int64)]
+            images, labels = _read_or_raise(what, fix, lambda p=prefix: _read_idx_pair(raw, p))
+            out += [images.unsqueeze(1).contiguous(), labels]
+        return out[0], out[1], out[2], out[3]
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, _CIFAR_CLASS[name])
+    folder = root / cls.base_folder
+    for train, files in ((True, cls.train_list), (False, cls.test_list)):
+        files_read = ", ".join([*(f for f, _ in files), cls.meta["filename"]])
+        what = f"{name}: cannot read {folder} (one of {files_read})"
+        ds = _read_or_raise(what, fix, lambda t=train: cls(str(root), train=t, download=False))
+        # torchvision keeps CIFAR as (N, H, W, C) numpy; models want (N, C, H, W).
+        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)
+        out += [x.contiguous(), torch.as_tensor(ds.targets, dtype=torch.int64)]
     train_x, train_y, test_x, test_y = out
     return train_x, train_y, test_x, test_y
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """An unsigned-byte IDX file as a uint8 array of its header's shape.
+
+    What torchvision's MNIST classes read from the same file (tests check it), without
+    importing torchvision, which costs a sweep about 1 s of start-up. `check_dataset` has
+    already checked the magic, the dims and the length; they are checked again here.
+    """
+    buf = path.read_bytes()
+    found = int.from_bytes(buf[:4], "big")
+    if found != magic:
+        raise ValueError(f"magic {found:#010x}, expected {magic:#010x}")
+    dims = [int.from_bytes(buf[4 + 4 * i : 8 + 4 * i], "big") for i in range(magic & 0xFF)]
+    start = 4 + 4 * len(dims)
+    if len(buf) != start + math.prod(dims):
+        raise ValueError(f"{len(buf):,} bytes, its IDX header implies {start + math.prod(dims):,}")
+    return np.frombuffer(buf, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _read_idx_pair(raw: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of an MNIST-type dataset: (N, 28, 28) uint8 images and int64 labels."""
+    import torch
+
+    images = _read_idx(raw / f"{prefix}-images-idx3-ubyte", _IDX_IMAGES_MAGIC)
+    labels = _read_idx(raw / f"{prefix}-labels-idx1-ubyte", _IDX_LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
 def _load_mini() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
