@@ -95,6 +95,8 @@ def synthetic_report(
                      "val_logits": val_logits, "val_labels": val_labels}  # fmt: skip
             row = {"alpha": a, "seed": s, "status": "done"}
             row.update(run_metrics(preds, 15))
+            cap = np.log(10 * (1 - a) / a + 1) if a > 0 else 12.0
+            preds["train_true_class_gap"] = rng.normal(0.95 * cap, 0.1 * cap, 500)
             g.logits.append(RunLogits(preds, 15))
             row["run_dir"] = f"run-a{a}-s{s}"
             g.runs.append(row)

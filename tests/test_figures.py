@@ -34,7 +34,7 @@ from tests.figcheck import collisions, text_items  # noqa: E402
 from tests.figreport import synthetic_report  # noqa: E402
 
 STEMS = ["accuracy_vs_alpha", "ece_vs_alpha", "ece_ts_vs_alpha", "reliability", "logit_gap",
-         "projection"]  # fmt: skip
+         "train_gap", "projection"]  # fmt: skip
 # One seed: accuracies 3 test images apart (0.15 pp of 2,000), the case of a "cliff".
 ONE_SEED_ACC = {0.0: 0.85, 0.05: 0.8515, 0.1: 0.8505, 0.2: 0.85, 0.3: 0.849, 0.4: 0.8515,
                 0.5: 0.8485}  # fmt: skip
@@ -347,3 +347,25 @@ def test_projection_alphas():
     assert rp.projection_alphas([0.0, 0.1]) == [0.0, 0.1]
     assert rp.projection_alphas([0.0, 0.3]) == [0.0, 0.3]
     assert rp.projection_alphas([0.1, 0.3]) == []
+
+
+def test_train_gap_figure_draws_each_alpha_and_its_cap(tmp_path):
+    from lsexp.reporting.figures import figure_train_gap
+
+    rep = synthetic_report(tmp_path, alphas=(0.0, 0.1, 0.3), seeds=(0, 1))
+    rep.groups[1].logits[0].train_gap = None
+    assert figure_train_gap(rep) is None  # a run without the recorded gap: no figure
+    rng = np.random.default_rng(0)
+    for g in rep.groups:
+        for lg in g.logits:
+            cap = metrics.optimal_logit_gap(g.alpha, 10) if g.alpha > 0 else 12.0
+            lg.train_gap = rng.normal(cap, 0.3, 500)
+    fig = figure_train_gap(rep)
+    ax = fig.axes[0]
+    caps = [ln for ln in ax.lines if ln.get_label().startswith("cap")]
+    assert len(caps) == 1
+    assert list(caps[0].get_xdata()) == [0.1, 0.3]
+    assert np.allclose(caps[0].get_ydata(), [metrics.optimal_logit_gap(a, 10) for a in (0.1, 0.3)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "0.3"]
+    assert ax.get_ylim()[0] <= 0
+    plt.close(fig)

@@ -298,7 +298,7 @@ def test_report_writes_claims_and_a_self_contained_page(finished):
         assert {"claim", "verdict", "rule"} <= set(c)
         assert c["verdict"] == "inconclusive"  # one seed: nothing can be concluded
     page = (out / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 6
+    assert page.count("data:image/png;base64,") == 7
     assert 'src="http' not in page and "Label smoothing improves calibration" in page
 
 

@@ -411,6 +411,55 @@ def figure_logit_gap(report: Report):
     return fig
 
 
+def train_gaps(report: Report) -> list[tuple[float, np.ndarray]] | None:
+    """(α, the true-class gaps of every seed's training subset pooled) per α, or None when
+    some run did not record them (runs written before lsexp saved them)."""
+    out = []
+    for g in _done_groups(report):
+        gaps = [lg.train_gap for lg in g.logits]
+        if not gaps or any(x is None for x in gaps):
+            return None
+        out.append((g.alpha, np.concatenate([np.asarray(x, np.float64) for x in gaps])))
+    return out or None
+
+
+def figure_train_gap(report: Report):
+    """The true-class gap z_y − mean_{i≠y} z_i on training examples after the last epoch,
+    as a distribution per α (box: quartiles; whiskers: 5th and 95th percentiles), against
+    the gap that minimises the smoothed loss of one example, log(K(1−α)/α + 1). The
+    quantity claim 5 (the cap) is about."""
+    import matplotlib.pyplot as plt
+
+    data = train_gaps(report)
+    if data is None:
+        return None
+    k = num_classes(report)
+    alphas = np.array([a for a, _ in data])
+    width = 0.6 * float(np.min(np.diff(alphas))) if len(alphas) > 1 else 0.05
+    fig, ax = plt.subplots(figsize=(6, 4.3), layout="constrained")
+    box = {"facecolor": "C0", "alpha": 0.35}
+    ax.boxplot([x for _, x in data], positions=alphas, widths=width, whis=(5, 95),
+               showfliers=False, manage_ticks=False, patch_artist=True, boxprops=box,
+               medianprops={"color": "C0"})  # fmt: skip
+    pos = alphas[alphas > 0]
+    if len(pos):
+        caps = [metrics.optimal_logit_gap(a, k) for a in pos]
+        ax.plot(pos, caps, ls="none", marker="_", ms=18, mew=2.5, color="C3",
+                label="cap log(K(1−α)/α + 1)")  # fmt: skip
+        ax.legend(loc="upper right", fontsize=plots.SMALL, frameon=False)
+    ax.set_xlabel("label smoothing α")
+    ax.set_ylabel("true-class logit gap on training data")
+    ax.set_ylim(bottom=min(0.0, float(min(np.percentile(x, 5) for _, x in data))))
+    plots._alpha_ticks(ax, alphas)
+    ax.grid(alpha=0.3)
+    n = [len(g.runs) for g in _done_groups(report)]
+    seeds = f"{n[0]} seeds pooled" if len(set(n)) == 1 else "seeds pooled"
+    ax.set_title(f"{_title(report)}\ntrue-class gap z_y − mean of the others, training "
+                 f"subset after the last epoch; {seeds};\nbox: quartiles, whiskers: 5th–95th "
+                 "percentile", fontsize=9)  # fmt: skip
+    return fig
+
+
 def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
     """Every figure of the report as (file stem, open Figure), and notes on figures left
     out. The caller saves (`_save`) or closes them."""
@@ -425,6 +474,14 @@ def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
         ("logit_gap", figure_logit_gap(report)),
     ]  # fmt: skip
     notes = []
+    train_gap = figure_train_gap(report)
+    if train_gap is not None:
+        figs.append(("train_gap", train_gap))
+    else:
+        notes.append(
+            "no train_gap figure: some runs did not record the training-data logit gap "
+            "(runs written before lsexp saved it)"
+        )
     projection = figure_projection(report)
     if projection is not None:
         figs.append(("projection", projection))
@@ -479,6 +536,11 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
                       "(Müller et al. 2019). (b) The same gap on the validation split after "
                       "each epoch, mean over seeds: training evaluates the validation split "
                       "only, so the test split stays unseen until the end."),
+        "train_gap": ("Logit gap on training data", "The true-class gap z_y − mean of the "
+                      "other logits on a fixed subset of training examples after the last "
+                      "epoch, seeds pooled, per α (box: quartiles; whiskers: 5th–95th "
+                      "percentile), against the cap log(K(1−α)/α + 1) that minimises the "
+                      "smoothed loss (red): the quantity of claim 5."),
         "projection": ("Penultimate layer", "Activations of three classes projected onto the "
                        "plane through their last-layer templates (Müller et al. 2019, Fig. 1): "
                        "α = 0, α = 0.1 when swept, and the largest α, one seed, all panels on "
