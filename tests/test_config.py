@@ -100,7 +100,7 @@ def test_quickstart_values():
     assert config.model.name == "mlp"
     assert config.model.hidden == (256, 256)
     assert config.sweep.alpha == (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-    assert config.sweep.seeds == (0, 1, 2)
+    assert config.sweep.seeds == (0, 1, 2, 3, 4)
 
 
 def test_base_loads_with_values_and_defaults(tmp_path):
