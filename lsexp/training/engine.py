@@ -11,7 +11,8 @@ Why the loop looks like this:
 - Divergence (a NaN/inf loss) is checked once per epoch on the summed loss (NaN and inf
   propagate through the sum), which avoids a device sync per step.
 - Prediction (per-epoch validation, the final test pass) runs on an eval-mode copy with
-  BatchNorm folded into the conv before it (`inference_model`), under
+  BatchNorm folded into the conv before it and max-pools moved before their ReLUs
+  (`inference_model`), under
   `torch.inference_mode()`, in batches sized for the device (`EngineSettings`). The final
   evaluation is one pass per split: the test pass yields the logits and the penultimate
   features together, the last epoch's validation logits are kept, and the training-set
@@ -181,20 +182,24 @@ def inference_model(model: nn.Module) -> nn.Module:
     In eval mode a BatchNorm is a fixed affine map per channel, so a Conv2d followed by a
     BatchNorm2d is one Conv2d with scaled weights and a bias
     (`torch.nn.utils.fusion.fuse_conv_bn_eval`): the same function up to float rounding
-    (1e-7 relative), and one pass over the activations fewer, which roughly halves the
-    cnn's prediction time on the CPU. Folded: a plain `nn.Conv2d` directly followed by a
-    plain `nn.BatchNorm2d` with running statistics inside an `nn.Sequential` (the cnn, the
-    resnet stem); every other layer is copied as it is. The trained model is not touched.
+    (1e-7 relative), and one pass over the activations fewer. A ReLU followed by a max-pool
+    becomes the max-pool followed by the ReLU (max and ReLU commute: the same numbers
+    exactly), so the ReLU touches a quarter of the values. Together they halve the cnn's
+    prediction time on the CPU. Rewritten only inside an `nn.Sequential`, and only plain
+    `nn.Conv2d` + `nn.BatchNorm2d` (with running statistics) and `nn.ReLU` + `nn.MaxPool2d`
+    (without indices) pairs (the cnn; the resnet stem); every other layer is copied as it
+    is. The trained model is not touched.
     """
     with torch.no_grad():
         net = copy.deepcopy(model).eval()
         for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
             for i in range(len(seq) - 1):
-                conv, bn = seq[i], seq[i + 1]
-                if (type(conv) is nn.Conv2d and type(bn) is nn.BatchNorm2d
-                        and bn.running_mean is not None):  # fmt: skip
-                    seq[i] = fuse_conv_bn_eval(conv, bn)
-                    seq[i + 1] = nn.Identity()
+                a, b = seq[i], seq[i + 1]
+                if (type(a) is nn.Conv2d and type(b) is nn.BatchNorm2d
+                        and b.running_mean is not None):  # fmt: skip
+                    seq[i], seq[i + 1] = fuse_conv_bn_eval(a, b), nn.Identity()
+                elif type(a) is nn.ReLU and type(b) is nn.MaxPool2d and not b.return_indices:
+                    seq[i], seq[i + 1] = b, a
     return net
 
 
