@@ -8,7 +8,8 @@ compressed .npz (about 0.3 MB for 5,000 val + 10,000 test examples of 10 classes
 instead of 0.6 MB), with the training-set true-class gaps (`train_true_class_gap`, where
 the run saved them) as float16 too, and penultimate.npz compressed likewise. run.json
 records the new files' SHA-256 (so `lsexp status` and `lsexp report` accept them as
-written) and `"packed": "float16"`. Left out: the lock, claims, temp files, Slurm logs and report/
+written) and `"packed": "float16"`. Left out: the lock, claims, temp files, Slurm logs
+and report/
 (rebuild it with `lsexp report DEST`).
 
 float16 keeps about 3 significant digits of a logit: metrics recomputed from packed logits

@@ -44,6 +44,8 @@ def test_inference_model_folds_batchnorm_and_computes_the_same_function():
     net = engine.inference_model(model)
     kinds = [type(m) for m in net.body]
     assert torch.nn.BatchNorm2d not in kinds and kinds.count(torch.nn.Identity) == 4
+    pools = [i for i, k in enumerate(kinds) if k is torch.nn.MaxPool2d]
+    assert pools and all(kinds[i + 1] is torch.nn.ReLU for i in pools)  # pool, then ReLU
     assert model.training  # the trained model is left as it was
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0)
