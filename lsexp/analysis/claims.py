@@ -394,6 +394,7 @@ def _describe(row: dict[str, Any]) -> str:
 
 
 def _claim(
+    sw: _Sweep,
     cid: int | str,
     text: str,
     verdict: str,
@@ -402,14 +403,16 @@ def _claim(
     *,
     test: str,
     margin: str,
-    correction: str,
-    interval: str,
-    n: str,
+    decisions: Sequence[Decision],
     evidence: list[dict[str, Any]],
     key: str,
-    notes: list[str],
+    notes: list[str] | None = None,
+    interval: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
+    """One claim as a JSON-safe dict. The correction and n come from ``decisions`` (after
+    Holm, all share one correction; none: no test was made), the interval method from
+    the settings unless given, the notes default to the sweep's."""
     assert verdict in VERDICTS, verdict
     return {
         "id": cid,
@@ -419,11 +422,11 @@ def _claim(
         "reason": reason,
         "test": test,
         "margin": margin,
-        "correction": correction,
-        "interval": interval,
-        "n": n,
+        "correction": decisions[0].correction if decisions else "none",
+        "interval": interval or _interval_text(sw),
+        "n": _n_text(decisions),
         "key_numbers": key,
-        "notes": notes,
+        "notes": sw.excluded_note() if notes is None else notes,
         "evidence": evidence,
         **extra,
     }
@@ -452,21 +455,13 @@ def _inconclusive(
     margin: str,
     evidence: list | None = None,
 ) -> dict[str, Any]:
-    return _claim(
-        cid,
-        text,
-        INCONCLUSIVE,
-        rule,
-        reason,
-        test=test,
-        margin=margin,
-        correction="none",
-        interval=_interval_text(sw),
-        n="n=0",
-        evidence=evidence or [],
-        key=_DASH,
-        notes=sw.excluded_note(),
-    )
+    return _claim(sw, cid, text, INCONCLUSIVE, rule, reason, test=test, margin=margin,
+                  decisions=[], evidence=evidence or [], key=_DASH)  # fmt: skip
+
+
+def _alphas_with(rows: Sequence[dict[str, Any]], verdict: str) -> list[float]:
+    """The α of the comparison rows with this verdict."""
+    return [r["alpha"] for r in rows if r["verdict"] == verdict]
 
 
 def _holm(decisions: list[Decision]) -> list[Decision]:
@@ -524,9 +519,8 @@ def _claim1(sw: _Sweep) -> dict[str, Any]:
     decisions = _holm([superiority_test(sw.difference("accuracy", base, a), m) for a in high])
     rows = [_row(d, "accuracy", a, base, "decides") for d, a in zip(decisions, high, strict=True)]
     verdict = _combine_all([d.verdict for d in decisions])
-    hurt = [r["alpha"] for r in rows if r["verdict"] == SUPPORTED]
-    fine = [r["alpha"] for r in rows if r["verdict"] == REFUTED]
-    open_ = [r["alpha"] for r in rows if r["verdict"] == INCONCLUSIVE]
+    hurt, fine = _alphas_with(rows, SUPPORTED), _alphas_with(rows, REFUTED)
+    open_ = _alphas_with(rows, INCONCLUSIVE)
     reason = (
         f"Baseline {chosen}. Established harm at α ∈ {_alphas_text(hurt)}; harm below "
         f"{100 * m:g} pp established at α ∈ {_alphas_text(fine)}; undecided at α ∈ "
@@ -536,6 +530,7 @@ def _claim1(sw: _Sweep) -> dict[str, Any]:
     # The key numbers show the comparison that decided: a refuting one, else the largest α.
     shown = next((r for r in rows if r["verdict"] == REFUTED), rows[-1])
     return _claim(
+        sw,
         cid,
         text,
         verdict,
@@ -543,12 +538,9 @@ def _claim1(sw: _Sweep) -> dict[str, Any]:
         reason,
         test=test,
         margin=margin,
-        correction=decisions[0].correction,
-        interval=_interval_text(sw),
-        n=_n_text(decisions),
+        decisions=decisions,
         evidence=evidence,
         key=f"{_a(shown['alpha'])} vs {_a(base)}: harm {_describe(shown)}",
-        notes=sw.excluded_note(),
         baseline_alpha=base,
     )
 
@@ -595,8 +587,7 @@ def _is(a: float, b: float) -> bool:
 
 def _range_sentence(rows: list[dict[str, Any]], metric: str) -> str:
     mine = [r for r in rows if r["metric"] == metric]
-    better = [r["alpha"] for r in mine if r["verdict"] == SUPPORTED]
-    worse = [r["alpha"] for r in mine if r["verdict"] == REFUTED]
+    better, worse = _alphas_with(mine, SUPPORTED), _alphas_with(mine, REFUTED)
     unres = [r["alpha"] for r in mine if r.get("resolvable") is False]
     open_ = [
         r["alpha"]
@@ -722,6 +713,7 @@ def _claim2(
         for a in sw.alphas
     ]
     return _claim(
+        sw,
         cid,
         text,
         verdict,
@@ -729,9 +721,7 @@ def _claim2(
         reason,
         test=test,
         margin="0",
-        correction=decisions[0].correction,
-        interval=_interval_text(sw),
-        n=_n_text(decisions),
+        decisions=decisions,
         evidence=levels + rows,
         key=key,
         notes=notes,
@@ -772,8 +762,7 @@ def _claim3(sw: _Sweep) -> dict[str, Any]:
     verdict = _combine_all([d.verdict for d in decisions])
     best, chosen = _best_on_validation(sw, sw.alphas)
     worst = max(rows, key=lambda r: r["estimate"] if r["estimate"] is not None else -math.inf)
-    beaten = [r["alpha"] for r in rows if r["verdict"] == REFUTED]
-    within = [r["alpha"] for r in rows if r["verdict"] == SUPPORTED]
+    beaten, within = _alphas_with(rows, REFUTED), _alphas_with(rows, SUPPORTED)
     reason = (
         f"α={DEFAULT_ALPHA:g} established within {100 * m:g} pp of α ∈ {_alphas_text(within)}; "
         f"established worse by more than {100 * m:g} pp than α ∈ {_alphas_text(beaten)}. "
@@ -781,6 +770,7 @@ def _claim3(sw: _Sweep) -> dict[str, Any]:
         f"Validation-best: {chosen}."
     )
     return _claim(
+        sw,
         cid,
         text,
         verdict,
@@ -788,12 +778,9 @@ def _claim3(sw: _Sweep) -> dict[str, Any]:
         reason,
         test=test,
         margin=margin,
-        correction=decisions[0].correction,
-        interval=_interval_text(sw),
-        n=_n_text(decisions),
+        decisions=decisions,
         evidence=[_level_row(sw, a, "val_accuracy", "context") for a in sw.alphas] + rows,
         key=f"{_a(worst['alpha'])} − α={DEFAULT_ALPHA:g}: {_describe(worst)}",
-        notes=sw.excluded_note(),
         validation_best_alpha=best,
     )
 
@@ -827,6 +814,7 @@ def _claim4(sw: _Sweep) -> dict[str, Any]:
         f"with mean under-confidence): {'none' if cross is None else _a(cross)}."
     )
     return _claim(
+        sw,
         cid,
         text,
         d.verdict,
@@ -834,23 +822,23 @@ def _claim4(sw: _Sweep) -> dict[str, Any]:
         reason,
         test=test,
         margin="0",
-        correction="none",
-        interval=_interval_text(sw),
-        n=_n_text([d]),
+        decisions=[d],
         evidence=levels + [row],
         key=f"{_a(largest)}: {_describe(row)}",
-        notes=sw.excluded_note(),
         crossover_alpha=cross,
     )
 
 
-# Make underconfidence available from runs.csv's overconfidence for the t interval.
-def _underconfidence_values(runs: Sequence[ClaimRun]) -> list[ClaimRun]:
+def _with_derived_values(runs: Sequence[ClaimRun]) -> list[ClaimRun]:
+    """The runs with the per-run numbers the claims derive: under-confidence (minus
+    runs.csv's overconfidence, for the t interval) and train_gap, the mean of the run's
+    training-data true-class gaps (claim 5; NaN where the run did not record them)."""
     out = []
     for r in runs:
         values = dict(r.values)
         if "underconfidence" not in values and "overconfidence" in values:
             values["underconfidence"] = -float(values["overconfidence"])
+        values["train_gap"] = math.nan if r.train_gap is None else float(np.mean(r.train_gap))
         out.append(ClaimRun(r.alpha, r.seed, r.logits, r.labels, values, r.logits_ts, r.train_gap))
     return out
 
@@ -858,6 +846,11 @@ def _underconfidence_values(runs: Sequence[ClaimRun]) -> list[ClaimRun]:
 # ---------------------------------------------------------------------------------------
 # Claim 5: label smoothing caps the logit gap
 # ---------------------------------------------------------------------------------------
+
+
+def _cap(sw: _Sweep, alpha: float) -> float | None:
+    """The loss-minimising logit gap at α (None at α = 0: no cap)."""
+    return _num(optimal_logit_gap(alpha, sw.num_classes)) if alpha > _TOL else None
 
 
 def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
@@ -906,16 +899,7 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
         for r in g.values()
         if r.train_gap is None
     ]
-    test_gap_rows = [
-        _level_row(
-            sw,
-            a,
-            "logit_gap",
-            "context",
-            cap=_num(optimal_logit_gap(a, sw.num_classes)) if a > _TOL else None,
-        )
-        for a in sw.alphas
-    ]
+    test_gap_rows = [_level_row(sw, a, "logit_gap", cap=_cap(sw, a)) for a in sw.alphas]
     if missing:
         reason = (
             f"Inconclusive: {len(missing)} run(s) did not record the training-data "
@@ -924,6 +908,7 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
             "as context only: it is not the quantity the cap bounds."
         )
         return _claim(
+            sw,
             cid,
             text,
             INCONCLUSIVE,
@@ -931,25 +916,23 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
             reason,
             test=test,
             margin=f"{100 * tol:g}% of the cap",
-            correction="none",
+            decisions=[],
             interval="t over seeds",
-            n="n=0",
             evidence=test_gap_rows,
             key=_DASH,
             notes=notes,
         )
-    means = {
-        a: {s: float(np.mean(r.train_gap)) for s, r in g.items()} for a, g in sw.by_alpha.items()
-    }
+
+    def gaps(a: float, minus: float) -> list[float]:
+        return [r.value("train_gap") - minus for r in sw.by_alpha[a].values()]
+
     decisions, labels = [], []
     for a in positive:
         cap = optimal_logit_gap(a, sw.num_classes)
-        decisions.append(
-            noninferiority_test(paired_t([v - cap for v in means[a].values()]), tol * cap)
-        )
+        decisions.append(noninferiority_test(paired_t(gaps(a, cap)), tol * cap))
         labels.append((a, cap))
     smallest_cap = optimal_logit_gap(positive[0], sw.num_classes)
-    decisions.append(superiority_test(paired_t([v - smallest_cap for v in means[zero].values()])))
+    decisions.append(superiority_test(paired_t(gaps(zero, smallest_cap))))
     labels.append((zero, smallest_cap))
     decisions = _holm(decisions)
     rows = [
@@ -957,24 +940,10 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
         for d, (a, cap) in zip(decisions, labels, strict=True)
     ]
     verdict = _combine_all([d.verdict for d in decisions])
-    over = [r["alpha"] for r in rows[:-1] if r["verdict"] == REFUTED]
-    levels = []
-    for a in sw.alphas:
-        vals = list(means[a].values())
-        levels.append(
-            {
-                "kind": "level",
-                "role": "context",
-                "metric": "train_gap",
-                "alpha": a,
-                "n": len(vals),
-                "mean": _num(np.mean(vals)),
-                "std": _num(np.std(vals, ddof=1)) if len(vals) > 1 else None,
-                "cap": _num(optimal_logit_gap(a, sw.num_classes)) if a > _TOL else None,
-            }
-        )
+    over = _alphas_with(rows[:-1], REFUTED)
+    levels = [_level_row(sw, a, "train_gap", cap=_cap(sw, a)) for a in sw.alphas]
     reason = (
-        f"α=0 training gap {np.mean(list(means[zero].values())):.2f} against the "
+        f"α=0 training gap {sw.mean(zero, 'train_gap'):.2f} against the "
         f"smallest cap {smallest_cap:.2f} ({_a(positive[0])}): {rows[-1]['verdict']}. α > 0 "
         f"established above cap·{1 + tol:g}: {_alphas_text(over)}; gap/cap per α: "
         + ", ".join(
@@ -985,6 +954,7 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
         + "."
     )
     return _claim(
+        sw,
         cid,
         text,
         verdict,
@@ -992,9 +962,8 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
         reason,
         test=test,
         margin=f"{100 * tol:g}% of the cap",
-        correction=decisions[0].correction,
+        decisions=decisions,
         interval="t over seeds (the gap is a training-set quantity)",
-        n=_n_text(decisions),
         evidence=levels + rows + test_gap_rows,
         key=f"α=0 gap − cap({_a(positive[0])}): {_describe(rows[-1])}",
         notes=notes,
@@ -1033,7 +1002,7 @@ def evaluate_claims(
     if not shared and settings.interval != "t":
         # The bootstrap pairs runs example by example, which needs one test set.
         settings = replace(settings, interval="t")
-    sw = _Sweep(_underconfidence_values(runs), num_classes, n_excluded or {}, settings)
+    sw = _Sweep(_with_derived_values(runs), num_classes, n_excluded or {}, settings)
     if not sw.alphas:
         raise ValueError("expected at least one finished run")
     if not shared:

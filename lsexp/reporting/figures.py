@@ -450,7 +450,7 @@ def figure_train_gap(report: Report):
     ax.set_xlabel("label smoothing α")
     ax.set_ylabel("true-class logit gap on training data")
     ax.set_ylim(bottom=min(0.0, float(min(np.percentile(x, 5) for _, x in data))))
-    plots._alpha_ticks(ax, alphas)
+    plots.alpha_ticks(ax, alphas)
     ax.grid(alpha=0.3)
     n = [len(g.runs) for g in _done_groups(report)]
     seeds = f"{n[0]} seeds pooled" if len(set(n)) == 1 else "seeds pooled"

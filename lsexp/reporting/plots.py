@@ -85,11 +85,11 @@ def metric_vs_alpha(
         ax.autoscale_view()
     ax.set_xlabel("label smoothing α")
     ax.set_ylabel(ylabel)
-    _alpha_ticks(ax, alphas)
+    alpha_ticks(ax, alphas)
     ax.grid(alpha=0.3)
 
 
-def _alpha_ticks(ax: Axes, alphas: np.ndarray) -> None:
+def alpha_ticks(ax: Axes, alphas: np.ndarray) -> None:
     ax.set_xticks(alphas)
     ax.set_xticklabels([f"{a:g}" for a in alphas], rotation=45 if len(alphas) > 8 else 0)
     pad = 0.06 * max(float(np.ptp(alphas)), 0.1)
