@@ -100,8 +100,6 @@ def synthetic_report(
             g.logits.append(RunLogits(preds, 15))
             row["run_dir"] = f"run-a{a}-s{s}"
             g.runs.append(row)
-            g.pooled_logits.append(test_logits)
-            g.pooled_labels.append(test_labels)
             cap = np.log(10 * (1 - a) / a + 1) if a > 0 else 12.0
             g.histories.append([
                 {"epoch": e, "val_logit_gap": cap * (1 - np.exp(-e / 3)) + 0.05 * s}

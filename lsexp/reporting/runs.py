@@ -203,13 +203,19 @@ class AlphaGroup:
     runs: list[dict[str, Any]] = field(default_factory=list)  # per-run rows of done runs
     n_diverged: int = 0
     n_failed: int = 0
-    pooled_logits: list[np.ndarray] = field(default_factory=list)
-    pooled_labels: list[np.ndarray] = field(default_factory=list)
     histories: list[list[dict[str, float]]] = field(default_factory=list)
     stored: list[StoredRun] = field(default_factory=list)
     logits: list[RunLogits] = field(default_factory=list)  # per done run, as `runs`
-
     interval: str = "t"  # how `stat` builds its 95 % interval: "t" or "bootstrap"
+
+    @property
+    def pooled_logits(self) -> list[np.ndarray]:
+        """Each done run's test logits, in the order of `runs`."""
+        return [lg.logits for lg in self.logits]
+
+    @property
+    def pooled_labels(self) -> list[np.ndarray]:
+        return [lg.labels for lg in self.logits]
 
     def stat(self, name: str) -> Summary:
         return summarize([r[name] for r in self.runs], self.interval)
@@ -301,8 +307,6 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
             continue
         g.runs.append(row)
         g.logits.append(logits)
-        g.pooled_logits.append(logits.logits)
-        g.pooled_labels.append(logits.labels)
         g.histories.append(history)
         g.stored.append(run)
         rows.append(row)
