@@ -243,6 +243,9 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     missing = [k for k in PREDICTION_ARRAYS if k not in arrays]
     if missing:
         raise RunFileError(f"{name} lacks {', '.join(missing)}")
+    if arrays["val_logits"].shape == (0,) and arrays["test_logits"].ndim == 2:
+        # No validation split, as written before 2026-12-05: an empty 1-D array.
+        arrays["val_logits"] = arrays["val_logits"].reshape(0, arrays["test_logits"].shape[1])
     for split in ("val", "test"):
         logits, labels = arrays[f"{split}_logits"], arrays[f"{split}_labels"]
         if logits.ndim != 2 or logits.dtype.kind != "f" or labels.ndim != 1:

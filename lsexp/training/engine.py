@@ -421,6 +421,7 @@ def train_run(
         t1 = time.perf_counter()
         net = inference_model(model)  # this epoch's weights, BatchNorm folded
         val_logits = predict_logits(net, splits.val_x, eval_bs, last).cpu().numpy()
+        val_logits = val_logits.reshape(-1, info.num_classes)  # (0, K) without a val split
         row["train_acc"] = float(correct) / (steps * t.batch_size)
         if not np.isfinite(val_logits).all():  # weights blew up without a NaN loss
             diverged_epoch = epoch
@@ -453,6 +454,7 @@ def train_run(
     t2 = time.perf_counter()
     if tta:
         val_logits = predict_logits(net, splits.val_x, eval_bs, last, tta).cpu().numpy()
+        val_logits = val_logits.reshape(-1, info.num_classes)
     features = None
     if info.num_classes >= len(PROJECTION_CLASSES) and hasattr(net, "features"):
         test_z, features = predict_with_features(net, splits.test_x, eval_bs, last, tta)
