@@ -527,9 +527,19 @@ def report(
             "config's claims.interval, combined].",
         ),
     ] = None,
+    calibrators: Annotated[
+        str | None,
+        typer.Option(
+            "--calibrators",
+            help="Post-hoc calibrators fitted on each run's validation split, comma-separated: "
+            "ts (temperature), vs (vector), ms (matrix, ODIR), hist (histogram binning), iso "
+            "(isotonic) [default: ts].",
+        ),
+    ] = None,
 ) -> None:
     """Compute metrics from saved logits; write tables and figures to DIR/report/."""
     from lsexp.analysis.claims import INTERVALS
+    from lsexp.analysis.posthoc import parse_calibrators
     from lsexp.reporting.report import write_report
 
     n_unreadable = 0
@@ -545,8 +555,14 @@ def report(
                 f"--claims-interval: expected one of {', '.join(INTERVALS)}, got "
                 f"'{claims_interval}'"
             )
+        chosen = None
+        if calibrators is not None:
+            try:
+                chosen = tuple(c.name for c in parse_calibrators(calibrators))
+            except ConfigError as e:
+                raise ConfigError([f"--calibrators: {p}" for p in e.problems]) from None
         for d, _ in _sweeps(dirs):
-            rep = write_report(d, interval, n_bins, margin, claims_interval)
+            rep = write_report(d, interval, n_bins, margin, claims_interval, chosen)
             out.print(f"[bold]{rep.config.name}[/bold]: {len(rep.run_rows)} runs -> "
                       f"{d / 'report'}")  # fmt: skip
             for w in rep.warnings:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lsexp.analysis.posthoc import DEFAULT_CALIBRATORS
 from lsexp.config import validate
 from lsexp.reporting.report import AlphaGroup, Report, run_metrics
 from lsexp.reporting.runs import RunLogits
@@ -94,10 +95,10 @@ def synthetic_report(
             preds = {"test_logits": test_logits, "test_labels": test_labels,
                      "val_logits": val_logits, "val_labels": val_labels}  # fmt: skip
             row = {"alpha": a, "seed": s, "status": "done"}
-            row.update(run_metrics(preds, 15))
+            row.update(run_metrics(preds, 15, DEFAULT_CALIBRATORS))
             cap = np.log(10 * (1 - a) / a + 1) if a > 0 else 12.0
             preds["train_true_class_gap"] = rng.normal(0.95 * cap, 0.1 * cap, 500)
-            g.logits.append(RunLogits(preds, 15))
+            g.logits.append(RunLogits(preds, 15, DEFAULT_CALIBRATORS))
             row["run_dir"] = f"run-a{a}-s{s}"
             g.runs.append(row)
             cap = np.log(10 * (1 - a) / a + 1) if a > 0 else 12.0

@@ -34,7 +34,7 @@ from tests.figcheck import collisions, text_items  # noqa: E402
 from tests.figreport import synthetic_report  # noqa: E402
 
 STEMS = ["accuracy_vs_alpha", "ece_vs_alpha", "ece_ts_vs_alpha", "reliability", "logit_gap",
-         "train_gap", "projection"]  # fmt: skip
+         "train_gap", "projection", "calibrators", "risk_coverage"]  # fmt: skip
 # One seed: accuracies 3 test images apart (0.15 pp of 2,000), the case of a "cliff".
 ONE_SEED_ACC = {0.0: 0.85, 0.05: 0.8515, 0.1: 0.8505, 0.2: 0.85, 0.3: 0.849, 0.4: 0.8515,
                 0.5: 0.8485}  # fmt: skip

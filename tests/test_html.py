@@ -341,7 +341,7 @@ def test_report_page_fits_a_1400_px_window(tmp_path):
         for stem, fig in figs:
             rep.files += rp.save_figure(fig, out, stem)
     page = rp.index_html(rep, rp.evaluate_report_claims(rep), out)
-    assert page.count("<img") == 7
+    assert page.count("<img") == 9
     page = page.replace("</body>", _MEASURE + "</body>")
     html_path = _write(tmp_path, "index.html", page)
     profile = tmp_path / "profile-1400"

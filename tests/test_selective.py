@@ -418,3 +418,38 @@ def test_bad_input(scores, correct, match) -> None:
 
 def test_doctests() -> None:
     assert doctest.testmod(selective, raise_on_error=False).failed == 0
+
+
+# ---------------------------------------------------------------------------------------
+# AURC under resampling weights (the bootstrap's fast form) against materialised resamples
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 60])
+def test_weighted_aurc_equals_the_aurc_of_the_materialised_resample(n):
+    from lsexp.analysis.selective import WeightedAURC
+
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 5, n).astype(float)  # many ties, across examples too
+    correct = rng.uniform(size=n) < 0.7
+    w = WeightedAURC.of(scores, correct)
+    assert w.aurc(np.ones(n))[0] == pytest.approx(risk_coverage(scores, correct).aurc, abs=1e-15)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(30)])
+    got = w.aurc(counts)
+    for row, value in zip(counts, got, strict=True):
+        idx = np.repeat(np.arange(n), row)
+        assert value == pytest.approx(risk_coverage(scores[idx], correct[idx]).aurc,
+                                      rel=1e-12, abs=1e-15)  # fmt: skip
+
+
+def test_aurc_statistic_in_the_bootstrap_matches_the_generic_recomputation():
+    from lsexp.analysis import bootstrap as bs
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 2, (2, 3, 200, 4))
+    y = rng.integers(0, 4, 200)
+    generic = bs.generic_statistic("g", lambda zz, yy: selective_metrics(zz, yy, "pnorm")["aurc"])
+    res = bs.hierarchical_bootstrap(z, y, [bs.aurc_statistic("pnorm", "fast"), generic],
+                                    n_boot=25, seed=1)  # fmt: skip
+    np.testing.assert_allclose(res["fast"].replicates, res["g"].replicates, rtol=1e-12)
+    np.testing.assert_allclose(res["fast"].per_run, res["g"].per_run, rtol=1e-12)

@@ -76,6 +76,7 @@ __all__ = [
     "NLL",
     "BootstrapResult",
     "Statistic",
+    "aurc_statistic",
     "bootstrap_draws",
     "classwise_ece_statistic",
     "ece_statistic",
@@ -100,6 +101,9 @@ class Statistic:
     kind "binned": statistic = scale · sum_g |sum_i w_i v_ig| / N for a fixed assignment
         of every example's J terms to groups: ``prepare`` returns (groups (N, J) int,
         values (N, J) float, n_groups, scale).
+    kind "weighted": ``prepare`` returns a state once per run and ``resampled(state,
+        counts)`` the statistic of each resample, for counts (R, N) (e.g. AURC,
+        ``aurc_statistic``).
     kind "generic": ``function(logits, labels)`` recomputed on every resample.
     """
 
@@ -107,6 +111,7 @@ class Statistic:
     kind: str
     prepare: Callable[[FloatArray, IntArray], object] | None = None
     function: Callable[[FloatArray, IntArray], float] | None = None
+    resampled: Callable[[object, FloatArray], FloatArray] | None = None
 
     def renamed(self, name: str) -> Statistic:
         """The same statistic under another name (e.g. "nll_ts" for temperature-scaled
@@ -167,6 +172,19 @@ def classwise_ece_statistic(n_bins: int = 15, name: str | None = None) -> Statis
         return groups, values, k * n_bins, 1.0 / k
 
     return Statistic(name or "classwise_ece", "binned", prepare=prepare)
+
+
+def aurc_statistic(score: str = "msp", name: str | None = None) -> Statistic:
+    """AURC of a confidence score (``selective.SCORES``: msp, maxlogit, pnorm) with ties
+    broken in expectation (``selective.risk_coverage``), resampled exactly by
+    ``selective.WeightedAURC`` without re-sorting."""
+    from lsexp.analysis.selective import WeightedAURC, confidence_scores
+
+    def prepare(z: FloatArray, y: IntArray) -> WeightedAURC:
+        return WeightedAURC.of(confidence_scores(z, score), z.argmax(axis=1) == y)
+
+    return Statistic(name or f"aurc_{score}", "weighted", prepare=prepare,
+                     resampled=lambda state, counts: state.aurc(counts))  # fmt: skip
 
 
 def generic_statistic(name: str, function: Callable[[FloatArray, IntArray], float]) -> Statistic:
@@ -340,7 +358,7 @@ class _Scorer:
         self.mean = [i for i, st in enumerate(statistics) if st.kind == "mean"]
         self.binned = [i for i, st in enumerate(statistics) if st.kind == "binned"]
         for st in statistics:
-            if st.kind not in ("mean", "binned", "generic"):
+            if st.kind not in ("mean", "binned", "weighted", "generic"):
                 raise ValueError(f"unknown statistic kind {st.kind!r}")
         terms = [
             [[statistics[i].prepare(z[a, b], y) for b in range(s)] for a in range(m)]
@@ -351,6 +369,10 @@ class _Scorer:
         designs = [_binned_design(statistics[i], z, y) for i in self.binned]
         self.groups = [(g, scale) for _, g, scale in designs]
         self.design = hstack([d for d, _, _ in designs], format="csc") if designs else None
+        self.states = {
+            i: [[st.prepare(z[a, b], y) for b in range(s)] for a in range(m)]
+            for i, st in enumerate(statistics) if st.kind == "weighted"
+        }  # fmt: skip
 
     def score(self, counts: FloatArray) -> list[FloatArray]:
         """(R, M, S) per statistic, for R count vectors (R, N) that each sum to N."""
@@ -368,6 +390,10 @@ class _Scorer:
                 block = sums[:, start : start + m * s * g].reshape(r, m, s, g)
                 out[i] = np.abs(block).sum(axis=3) * (scale / n)
                 start += m * s * g
+        for i, states in self.states.items():
+            fn = self.statistics[i].resampled
+            out[i] = np.stack([np.stack([fn(st, counts) for st in row], axis=1)
+                               for row in states], axis=1)  # fmt: skip
         for i, st in enumerate(self.statistics):
             if st.kind == "generic":
                 out[i] = self._generic(st, counts)

@@ -46,7 +46,9 @@ perfectly calibrated model with the same confidences, ``metrics.ece_noise_floor`
 References: Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016 (α = 0.1);
 Müller, Kornblith & Hinton, "When Does Label Smoothing Help?", NeurIPS 2019 (calibration,
 temperature scaling, the logit-gap cap); Holm, "A simple sequentially rejective multiple
-test procedure", Scand. J. Statistics 6, 1979; Schuirmann 1987 (TOST).
+test procedure", Scand. J. Statistics 6, 1979; Schuirmann 1987 (TOST); Xia et al.,
+"Towards Understanding Why Label Smoothing Degrades Selective Classification and How to
+Fix It", ICLR 2025 (claim 11).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import numpy as np
 
 from lsexp.analysis import bootstrap as bs
 from lsexp.analysis.metrics import optimal_logit_gap, softmax
+from lsexp.analysis.selective import selective_metrics
 from lsexp.analysis.stats import (
     INCONCLUSIVE,
     REFUTED,
@@ -172,6 +175,10 @@ def _statistics(n_bins: int) -> dict[str, tuple[str, bs.Statistic]]:
         ),
         "ece_ts": ("ts", bs.ece_statistic(n_bins, "ece_ts")),
         "nll_ts": ("ts", bs.NLL.renamed("nll_ts")),
+        # Selective classification (claim 11): bootstrapped once over every α (see
+        # _Sweep.difference), as each run's AURC is the costliest statistic here.
+        "sel_msp_aurc": ("sel", bs.aurc_statistic("msp", "sel_msp_aurc")),
+        "sel_pnorm_aurc": ("sel", bs.aurc_statistic("pnorm", "sel_pnorm_aurc")),
     }
 
 
@@ -186,6 +193,8 @@ _NAMES = {
     "nll_ts": ("NLL after temperature scaling", "raw"),
     "underconfidence": ("accuracy − mean confidence", "pct"),
     "train_gap": ("true-class logit gap on training data", "raw"),
+    "sel_msp_aurc": ("AURC (max softmax)", "pct"),
+    "sel_pnorm_aurc": ("AURC (p-norm logits)", "pct"),
 }
 _DASH = "—"
 
@@ -280,7 +289,7 @@ class _Sweep:
         key = (f"{source}:{resample_seeds}", alphas, seeds)
         if key not in self._boot:
             stats = [st for src, st in self.stats.values() if src == source]
-            attr = "logits" if source == "raw" else "logits_ts"
+            attr = "logits_ts" if source == "ts" else "logits"
             logits = [[getattr(self.by_alpha[a][s], attr) for s in seeds] for a in alphas]
             labels = self.by_alpha[alphas[0]][seeds[0]].labels
             self._boot[key] = bs.hierarchical_bootstrap(
@@ -311,7 +320,11 @@ class _Sweep:
         if not self._bootstrappable(metric, (a, b), seeds) or len(seeds) < 2:
             return paired_t(per_seed)
         combined = self.settings.interval == "combined"
-        res = self._bootstrap(self.stats[metric][0], (a, b), tuple(seeds), not combined)
+        source = self.stats[metric][0]
+        alphas: tuple[float, ...] = (a, b)
+        if source == "sel" and self.common_seeds(*self.alphas) == seeds:
+            alphas = tuple(self.alphas)  # one bootstrap for every pair: each run scored once
+        res = self._bootstrap(source, alphas, tuple(seeds), not combined)
         r = res[metric]
         return r.combined_difference(a, b) if combined else r.difference(a, b)
 
@@ -832,12 +845,16 @@ def _claim4(sw: _Sweep) -> dict[str, Any]:
 def _with_derived_values(runs: Sequence[ClaimRun]) -> list[ClaimRun]:
     """The runs with the per-run numbers the claims derive: under-confidence (minus
     runs.csv's overconfidence, for the t interval) and train_gap, the mean of the run's
-    training-data true-class gaps (claim 5; NaN where the run did not record them)."""
+    training-data true-class gaps (claim 5; NaN where the run did not record them), and the
+    AURC of each score claim 11 compares where runs.csv's number is not given."""
     out = []
     for r in runs:
         values = dict(r.values)
         if "underconfidence" not in values and "overconfidence" in values:
             values["underconfidence"] = -float(values["overconfidence"])
+        for score in ("msp", "pnorm"):
+            if f"sel_{score}_aurc" not in values:
+                values[f"sel_{score}_aurc"] = selective_metrics(r.logits, r.labels, score)["aurc"]
         values["train_gap"] = math.nan if r.train_gap is None else float(np.mean(r.train_gap))
         out.append(ClaimRun(r.alpha, r.seed, r.logits, r.labels, values, r.logits_ts, r.train_gap))
     return out
@@ -975,6 +992,87 @@ def _claim5(sw: _Sweep, schedule: str | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------
+# Claim 11: label smoothing degrades selective classification
+# ---------------------------------------------------------------------------------------
+
+
+def _claim11(sw: _Sweep) -> dict[str, Any]:
+    cid, text = 11, "Label smoothing degrades selective classification"
+    rule = (
+        "For each α > 0, a superiority test of d = AURC(α) − AURC(α=0) (d > 0: smoothing "
+        "makes the max-softmax ranking of errors worse), the test split's area under the "
+        "risk–coverage curve with the maximum softmax probability as the confidence score, "
+        "margin 0, Holm-corrected across every α. The verdict is the comparison at "
+        f"α={DEFAULT_ALPHA:g}: supported if AURC is established higher, refuted if "
+        "established lower, inconclusive otherwise; the other α give the range. Evidence, "
+        "not part of the verdict: the same test with the p-norm-normalised logits as the "
+        "score (Xia et al. 2025's fix; Holm-corrected on its own), which says whether logit "
+        "normalisation closes the gap."
+    )
+    test = "superiority (one-sided, level 0.025), margin 0"
+    zero, default = sw.find(0.0), sw.find(DEFAULT_ALPHA)
+    if zero is None or default is None:
+        missing = "α=0" if zero is None else f"α={DEFAULT_ALPHA:g}"
+        return _inconclusive(
+            cid, text, rule, f"Inconclusive: the sweep has no {missing}.", sw, test, "0"
+        )
+    positive = [a for a in sw.alphas if a > _TOL]
+
+    def rows_for(metric: str, role: str) -> tuple[list[Decision], list[dict[str, Any]]]:
+        ds = _holm([superiority_test(sw.difference(metric, a, zero), 0.0) for a in positive])
+        rows = [
+            _row(d, metric, a, zero, role if _is(a, DEFAULT_ALPHA) else "range")
+            for d, a in zip(ds, positive, strict=True)
+        ]
+        return ds, rows
+
+    decisions, rows = rows_for("sel_msp_aurc", "decides")
+    _, fix_rows = rows_for("sel_pnorm_aurc", "context")
+    for r in fix_rows:
+        r["role"] = "context"
+    at = next(r for r in rows if _is(r["alpha"], DEFAULT_ALPHA))
+    fix = next(r for r in fix_rows if _is(r["alpha"], DEFAULT_ALPHA))
+    verdict = at["verdict"]
+    worse, better = _alphas_with(rows, SUPPORTED), _alphas_with(rows, REFUTED)
+    fix_worse = _alphas_with(fix_rows, SUPPORTED)
+    if verdict != SUPPORTED:
+        closes = f"There is no established gap at α={default:g} for it to close."
+    elif fix["verdict"] == SUPPORTED:
+        closes = "Logit normalisation does not close the gap: AURC is still established higher."
+    else:
+        closes = (
+            "Logit normalisation closes the gap as far as this test can tell: with the "
+            f"p-norm score the difference is {_describe(fix)} ({fix['verdict']})."
+        )
+    reason = (
+        f"At α={DEFAULT_ALPHA:g}, AURC (max softmax) α − α=0: {_describe(at)} ({verdict}). "
+        f"Established worse at α ∈ {_alphas_text(worse)}, better at α ∈ "
+        f"{_alphas_text(better)}. With p-norm-normalised logits: {_describe(fix)} at "
+        f"α={DEFAULT_ALPHA:g}; worse at α ∈ {_alphas_text(fix_worse)}. {closes}"
+    )
+    levels = [_level_row(sw, a, m) for m in ("sel_msp_aurc", "sel_pnorm_aurc") for a in sw.alphas]
+    return _claim(
+        sw,
+        cid,
+        text,
+        verdict,
+        rule,
+        reason,
+        test=test,
+        margin="0",
+        decisions=decisions,
+        evidence=levels + rows + fix_rows,
+        key=(
+            f"AURC α={DEFAULT_ALPHA:g} − α=0: {_describe(at)} (max softmax); "
+            f"{_describe(fix)} (p-norm)"
+        ),
+        logit_normalisation_closes_gap=(
+            None if verdict != SUPPORTED else fix["verdict"] != SUPPORTED
+        ),
+    )
+
+
 def evaluate_claims(
     runs: Sequence[ClaimRun],
     num_classes: int,
@@ -1030,6 +1128,7 @@ def evaluate_claims(
         _claim3(sw),
         _claim4(sw),
         _claim5(sw, schedule),
+        _claim11(sw),
     ]
 
 

@@ -460,6 +460,137 @@ def figure_train_gap(report: Report):
     return fig
 
 
+# ---------------------------------------------------------------------------------------
+# Post-hoc calibrators and selective classification
+# ---------------------------------------------------------------------------------------
+
+SERIES_STYLES = (
+    {"color": "C3", "marker": "o", "ls": "-"},
+    {"color": "C0", "marker": "s", "ls": "--", "mfc": "white", "mew": 1.5},
+    {"color": "C2", "marker": "^", "ls": "-."},
+    {"color": "C1", "marker": "D", "ls": ":", "mfc": "white", "mew": 1.5},
+    {"color": "C4", "marker": "v", "ls": "-"},
+    {"color": "C5", "marker": "P", "ls": "--"},
+    {"color": "C6", "marker": "X", "ls": "-."},
+)
+"""Styles of the series of one axis (calibrators, scores): colour, marker and line style
+differ, so that they read in greyscale."""
+
+POSTHOC_PANELS = (
+    ("accuracy", "test accuracy (%)", 100),
+    ("nll", "test NLL", 1),
+    ("ece", "test ECE (%, {n_bins} bins, log scale)", 100),
+    ("brier", "test Brier score", 1),
+)
+
+
+def _dodges(n: int, step: float = 3.0) -> list[float]:
+    """Sideways offsets (points) for n series on one axis, centred on the true α."""
+    return [step * (i - (n - 1) / 2) for i in range(n)]
+
+
+def figure_calibrators(report: Report):
+    """Accuracy, NLL, ECE and Brier against α, one series per post-hoc calibrator ('none':
+    the model as trained), each with the report's interval over seeds."""
+    import matplotlib.pyplot as plt
+
+    from lsexp.analysis.posthoc import CALIBRATORS
+    from lsexp.reporting.runs import posthoc_key
+
+    names = ["none", *report.calibrators]
+    labels = {"none": "none (as trained)"} | {c: f"{c}: {CALIBRATORS[c].label}"
+                                             for c in report.calibrators}  # fmt: skip
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.4), layout="constrained")
+    dodge = _dodges(len(names), 3.0 if len(names) > 3 else 4.0)
+    n_bins = report.config.eval.n_bins
+    bars = ""
+    for ax, (key, ylabel, scale) in zip(axes.flat, POSTHOC_PANELS, strict=True):
+        for i, c in enumerate(names):
+            s = metric_series(report, key if c == "none" else posthoc_key(c, key), scale)
+            bars = bars or s.bars
+            plots.metric_vs_alpha(ax, s.alphas, s.mean, s.low, s.high,
+                                  ylabel=ylabel.format(n_bins=n_bins), label=labels[c],
+                                  style=SERIES_STYLES[i % len(SERIES_STYLES)],
+                                  dodge_pt=dodge[i])  # fmt: skip
+    # ECE spans two orders of magnitude (a smoothed model as trained vs calibrated): log y.
+    plots.log_y(axes.flat[2])
+    handles, texts = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncol=3, fontsize=plots.SMALL,
+               frameon=False, handlelength=3)  # fmt: skip
+    n = np.array([len(g.runs) for g in _done_groups(report)])
+    seeds = _seeds_words(report, n) or "mean over seeds"
+    bars_words = f"error bars: {bars}" if bars else "no error bars"
+    fig.suptitle(f"Post-hoc calibrators, fitted on each run's validation split, applied to "
+                 f"its test split. {_title(report)}\n{seeds}; {bars_words}; series drawn a few "
+                 "points apart sideways", fontsize=9)  # fmt: skip
+    return fig
+
+
+RC_SCORES = ("msp", "pnorm")  # the risk-coverage panels: the claim's score and its fix
+RC_MIN_COVERAGE = 0.02  # the y-axis is fitted to coverages from here on (see the figure)
+
+
+def risk_coverage_curves(report: Report, score: str) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Per α: (coverage, selective risk) of `score`, the mean over seeds of each run's
+    curve (all runs share one test split, so their coverages are the same)."""
+    out = {}
+    for g in _done_groups(report):
+        curves = [lg.risk_coverage(score) for lg in g.logits]
+        if len({c.n for c in curves}) != 1:
+            continue
+        out[g.alpha] = (curves[0].coverage, np.mean([c.risk for c in curves], axis=0))
+    return out
+
+
+def figure_risk_coverage(report: Report):
+    """(a, b) risk-coverage curves per α with the max softmax and the p-norm score; (c)
+    AURC against α for every score, with the report's interval over seeds."""
+    import matplotlib.pyplot as plt
+
+    from lsexp.analysis.selective import SCORES
+
+    fig, axes = plt.subplots(1, 3, figsize=(11.4, 4.4), layout="constrained")
+    top = 0.0
+    for ax, score, tag in zip(axes[:2], RC_SCORES, "ab", strict=True):
+        curves = risk_coverage_curves(report, score)
+        styles = plots.alpha_styles(list(curves))
+        for a in sorted(curves):
+            x, y = curves[a]
+            ax.plot(x, 100 * y, label=f"α = {a:g}", lw=1.4, ms=5,
+                    markevery=max(1, len(x) // 8), **styles[a])  # fmt: skip
+            keep = x >= RC_MIN_COVERAGE
+            if keep.any():
+                top = max(top, float(100 * y[keep].max()))
+        ax.set_xlabel("coverage (share accepted)")
+        ax.set_ylabel("selective risk (%)")
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.set_title(f"({tag}) {SCORES[score].label}", fontsize=10)
+    for ax in axes[:2]:
+        ax.set_ylim(0, top * 1.05 if top > 0 else 1)
+    handles, texts = axes[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncol=min(len(texts), 7),
+               fontsize=plots.SMALL, frameon=False, handlelength=3)  # fmt: skip
+    dodge = _dodges(len(SCORES), 4.0)
+    bars = ""
+    for i, score in enumerate(SCORES):
+        s = metric_series(report, f"sel_{score}_aurc", 100)
+        bars = bars or s.bars
+        plots.metric_vs_alpha(axes[2], s.alphas, s.mean, s.low, s.high, ylabel="test AURC (%)",
+                              label=SCORES[score].label, style=SERIES_STYLES[i],
+                              dodge_pt=dodge[i])  # fmt: skip
+    plots.legend_below(axes[2], ncol=1)
+    axes[2].set_title("(c) AURC of each score (lower is better)", fontsize=10)
+    n = np.array([len(g.runs) for g in _done_groups(report)])
+    seeds = _seeds_words(report, n) or "mean over seeds"
+    bars_words = f"error bars: {bars}" if bars else "no error bars"
+    fig.suptitle(f"Selective classification, test split. {_title(report)}\n(a, b): risk after "
+                 f"accepting the most confident share of examples, {seeds};\ny-axis fitted to "
+                 f"coverage ≥ {RC_MIN_COVERAGE:.0%} (below it a handful of examples set the "
+                 f"risk). (c): {bars_words}", fontsize=9)  # fmt: skip
+    return fig
+
+
 def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
     """Every figure of the report as (file stem, open Figure), and notes on figures left
     out. The caller saves (`_save`) or closes them."""
@@ -472,6 +603,8 @@ def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
         ("ece_ts_vs_alpha", figure_ece_ts(report)),
         ("reliability", figure_reliability(report)),
         ("logit_gap", figure_logit_gap(report)),
+        ("calibrators", figure_calibrators(report)),
+        ("risk_coverage", figure_risk_coverage(report)),
     ]  # fmt: skip
     notes = []
     train_gap = figure_train_gap(report)
@@ -541,6 +674,18 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
                       "epoch, seeds pooled, per α (box: quartiles; whiskers: 5th–95th "
                       "percentile), against the cap log(K(1−α)/α + 1) that minimises the "
                       "smoothed loss (red): the quantity of claim 5."),
+        "calibrators": ("Post-hoc calibrators", f"Test accuracy, NLL, ECE ({n_bins} bins) and "
+                        "Brier score against α for the model as trained (none) and after each "
+                        f"post-hoc calibrator, fitted on the run's validation split; {seeds}; "
+                        f"{bars(acc)}. The series are drawn a few points apart sideways. "
+                        "Histogram binning and isotonic regression give some test examples a "
+                        "zero probability for their class, which dominates their NLL."),
+        "risk_coverage": ("Selective classification", "(a, b) Risk–coverage curves: the error "
+                          "rate among the accepted examples when the most confident share is "
+                          "accepted, by max softmax probability (a) and by the p-norm-"
+                          f"normalised logits (b), {seeds}. (c) The area under each curve "
+                          f"(AURC) against α for the three scores; {bars(acc)}. Claim 11 "
+                          "tests (a)'s AURC against α = 0."),
         "projection": ("Penultimate layer", "Activations of three classes projected onto the "
                        "plane through their last-layer templates (Müller et al. 2019, Fig. 1): "
                        "α = 0, α = 0.1 when swept, and the largest α, one seed, all panels on "

@@ -105,6 +105,16 @@ def seeds_axis(ax: Axes, alphas: np.ndarray, n: np.ndarray) -> None:
     top.set_xlabel("seeds (n)", fontsize=SMALL, color="0.3")
 
 
+def log_y(ax: Axes) -> None:
+    """A log y-axis with ticks at 1, 2, 5 x 10^k, labelled as plain numbers (0.5, 1, 2)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def cover(ax: Axes, low: float, high: float) -> None:
     """Widen the y-axis to show at least [low, high] (a resolution the data cannot beat)."""
     y0, y1 = ax.get_ylim()

@@ -47,6 +47,7 @@ from lsexp.reporting.tables import (
     Column,
     column_cells,
     html_tables,
+    posthoc_rows,
     setting_sentence,
     summary_latex,
     summary_markdown,
@@ -78,18 +79,20 @@ def write_report(
     n_bins: int | None = None,
     margin: float | None = None,
     claims_interval: str | None = None,
+    calibrators: tuple[str, ...] | None = None,
 ) -> Report:
     """Compute everything and write it to <sweep_dir>/report/. Returns what was computed.
 
     `margin` (percentage points) and `claims_interval` override the config's `claims:`
-    section for the verdicts; `interval` is the per-α interval of the summary tables.
+    section for the verdicts; `interval` is the per-α interval of the summary tables;
+    `calibrators` the post-hoc calibrators fitted for every run (default: ts).
 
     The report is built in a temporary folder beside it and swapped in whole, so the
     folder always holds one complete report: never files of an earlier one (a figure
     that is no longer drawn, say) and never half of a new one.
     """
     sweep_dir = Path(sweep_dir)
-    report = collect(sweep_dir, interval, n_bins)
+    report = collect(sweep_dir, interval, n_bins, calibrators)
     update = {k: v for k, v in (("margin", margin), ("interval", claims_interval)) if v is not None}
     if update:
         claims = report.config.claims.model_copy(update=update)
@@ -136,6 +139,9 @@ def _write_files(report: Report, out: Path) -> None:
     text("summary.csv", csv_text(summary_rows(report)))
     text("summary.md", summary_markdown(report, stems))
     text("summary.tex", summary_latex(report))
+    text("calibrators.csv", csv_text(posthoc_rows(report)))
+    params = {"calibrators": list(report.calibrators), "runs": report.fitted_params}
+    text("calibrators.json", json.dumps(params, indent=1, allow_nan=False) + "\n")
     claims = evaluate_report_claims(report)
     text("claims.json", json.dumps(claims, indent=2, allow_nan=False) + "\n")
     text("claims.md", claims_markdown(claims))

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from lsexp.analysis import metrics
+from lsexp.analysis import metrics, selective
 from lsexp.analysis.calibration import apply_temperature, fit_temperature
+from lsexp.analysis.posthoc import CALIBRATORS, DEFAULT_CALIBRATORS, Fitted, calibrated_metrics
 from lsexp.analysis.stats import Summary, summarize
 from lsexp.config import SweepConfig
+from lsexp.errors import CalibrationError
 from lsexp.results.store import (
     ResultsStore,
     RunFileError,
@@ -35,11 +37,50 @@ class RunLogits:
     """One run's saved logits and what several metrics share, computed once: the test
     probabilities and the temperature-scaled test logits (T fitted on validation)."""
 
-    def __init__(self, preds: dict[str, np.ndarray], n_bins: int) -> None:
+    def __init__(self, preds: dict[str, np.ndarray], n_bins: int,
+                 calibrators: tuple[str, ...] = ()) -> None:  # fmt: skip
         self.logits, self.labels = preds["test_logits"], preds["test_labels"]
         self.val_logits, self.val_labels = preds.get("val_logits"), preds.get("val_labels")
         self.train_gap = preds.get("train_true_class_gap")
         self.n_bins = n_bins
+        self.calibrators = calibrators  # post-hoc calibrators to fit (posthoc.CALIBRATORS)
+        self._fitted: dict[str, Fitted | None] = {}
+        self._posthoc: dict[str, dict[str, float]] = {}
+        self._selective: dict[str, selective.RiskCoverage] = {}
+
+    def fitted(self, name: str) -> Fitted | None:
+        """Calibrator `name` fitted on the validation split (None without one). Raises
+        `CalibrationError` where it cannot be fitted (too few validation examples)."""
+        if name not in self._fitted:
+            cal = CALIBRATORS[name]
+            self._fitted[name] = cal.fit(self.val_logits, self.val_labels) if self.has_val else None
+        return self._fitted[name]
+
+    def posthoc(self, name: str) -> dict[str, float]:
+        """`posthoc.calibrated_metrics` of calibrator `name` on the test split (NaN without a
+        validation split)."""
+        if name not in self._posthoc:
+            f = self.fitted(name)
+            self._posthoc[name] = (
+                {k: math.nan for k, *_ in POSTHOC_COLUMNS} if f is None
+                else calibrated_metrics(f, self.logits, self.labels, self.n_bins)
+            )  # fmt: skip
+        return self._posthoc[name]
+
+    def risk_coverage(self, score: str) -> selective.RiskCoverage:
+        """The test split's risk-coverage curve under confidence score `score`."""
+        if score not in self._selective:
+            z = np.asarray(self.logits, dtype=np.float64)
+            self._selective[score] = selective.risk_coverage(
+                selective.confidence_scores(z, score), z.argmax(axis=1) == self.labels
+            )
+        return self._selective[score]
+
+    def selective_value(self, score: str, key: str) -> float:
+        rc = self.risk_coverage(score)
+        if key.startswith("coverage_at_"):
+            return rc.coverage_at_risk(float(key.split("_")[2].removesuffix("pct")) / 100)
+        return float(getattr(rc, key))
 
     @property
     def has_val(self) -> bool:
@@ -180,6 +221,62 @@ METRICS.append(
 )  # fmt: skip
 
 
+# Selective classification (summary.md table 6; index.html table 7): per confidence score,
+# the numbers of `analysis.selective.RiskCoverage`, in % (coverage at a risk: higher is
+# better; the areas: lower).
+SELECTIVE_COLUMNS = (
+    ("aurc", "AURC (%)", "min", 2),
+    ("augrc", "AUGRC (%)", "min", 2),
+    ("eaurc", "E-AURC (%)", "min", 2),
+    ("coverage_at_1pct_risk", "cov. at 1% risk (%)", "max", 1),
+    ("coverage_at_5pct_risk", "cov. at 5% risk (%)", "max", 1),
+)
+SCORE_SHORT = {"msp": "MSP", "maxlogit": "max logit", "pnorm": "p-norm"}
+METRICS += [
+    Metric(f"sel_{score}_{key}", f"{header[:-4]} {SCORE_SHORT[score]} (%)",
+           (lambda r, s=score, k=key: r.selective_value(s, k)), better, 100, dec, md=(),
+           html=0)
+    for score in selective.SCORES
+    for key, header, better, dec in SELECTIVE_COLUMNS
+]  # fmt: skip
+
+# Metrics after each post-hoc calibrator (summary.md table 5, calibrators.csv): the panel of
+# `posthoc.calibrated_metrics`, per calibrator chosen with `lsexp report --calibrators`.
+POSTHOC_COLUMNS = (
+    ("accuracy", "accuracy (%)", "max", 100, 2),
+    ("nll", "NLL", "min", 1, 3),
+    ("brier", "Brier", "min", 1, 4),
+    ("ece", "ECE (%)", "min", 100, 2),
+    ("adaptive_ece", "adaptive ECE (%)", "min", 100, 2),
+    ("classwise_ece", "classwise ECE (%)", "min", 100, 2),
+    ("overconfidence", "conf. − acc. (pp)", "", 100, 2),
+)
+
+
+def posthoc_key(calibrator: str, key: str) -> str:
+    """runs.csv column of metric `key` after `calibrator`, e.g. post_vs_ece."""
+    return f"post_{calibrator}_{key}"
+
+
+def posthoc_metrics(calibrators: tuple[str, ...]) -> list[Metric]:
+    """The per-run numbers after each calibrator, as `Metric` rows (runs.csv columns, not
+    in the summary tables: the calibrators are a report option, not a fixed column set)."""
+    return [
+        Metric(
+            posthoc_key(c, key),
+            header,
+            (lambda r, c=c, k=key: r.posthoc(c)[k]),
+            better,
+            scale,
+            dec,
+            md=(),
+            html=0,
+        )  # fmt: skip
+        for c in calibrators
+        for key, header, better, scale, dec in POSTHOC_COLUMNS
+    ]
+
+
 def metric_table() -> list[Metric]:
     """`METRICS` as it is now (tests register a row by replacing it)."""
     return METRICS
@@ -218,7 +315,9 @@ class AlphaGroup:
         return [lg.labels for lg in self.logits]
 
     def stat(self, name: str) -> Summary:
-        return summarize([r[name] for r in self.runs], self.interval)
+        """Summary over the done runs; a run without this number counts as NaN (a
+        calibrator that report did not fit)."""
+        return summarize([r.get(name, math.nan) for r in self.runs], self.interval)
 
 
 @dataclass
@@ -232,22 +331,29 @@ class Report:
     files: list[Path]
     warnings: list[str]
     interval: str = "t"
+    calibrators: tuple[str, ...] = DEFAULT_CALIBRATORS
+    """Post-hoc calibrators fitted for every run (`lsexp report --calibrators`)."""
+    fitted_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """run folder name -> {calibrator: its fitted parameters} (report/calibrators.json)."""
 
     @property
     def interval_label(self) -> str:
         return {"t": "95% t-interval", "bootstrap": "95% bootstrap interval"}[self.interval]
 
 
-def run_metrics(preds: dict[str, np.ndarray], n_bins: int) -> dict[str, float]:
-    """Every per-run number of the report, from saved logits (test; val for fitting T):
-    one value per `METRICS` row, the run's ECE bootstrap interval over test examples, and
-    the test-set size."""
-    return _metrics(RunLogits(preds, n_bins))
+def run_metrics(
+    preds: dict[str, np.ndarray], n_bins: int, calibrators: tuple[str, ...] = ()
+) -> dict[str, float]:
+    """Every per-run number of the report, from saved logits (test; val for fitting T and
+    the calibrators): one value per `METRICS` row and per `posthoc_metrics(calibrators)`
+    row, the run's ECE bootstrap interval over test examples, and the test-set size."""
+    return _metrics(RunLogits(preds, n_bins, calibrators))
 
 
 def _metrics(run: RunLogits) -> dict[str, float]:
     n_bins = run.n_bins
-    row = {m.key: float(m.compute(run)) for m in metric_table()}
+    table = metric_table() + posthoc_metrics(run.calibrators)
+    row = {m.key: float(m.compute(run)) for m in table}
     low, high = metrics.ece_bootstrap_interval(run.probs, run.labels, n_bins=n_bins,
                                                n_boot=N_BOOT)  # fmt: skip
     row["ece_boot_low"], row["ece_boot_high"] = low, high
@@ -255,20 +361,37 @@ def _metrics(run: RunLogits) -> dict[str, float]:
     return row
 
 
-def _run_row(run: StoredRun, n_bins: int) -> tuple[dict[str, Any], RunLogits]:
-    logits = RunLogits(run.predictions(), n_bins)
+def _run_row(
+    run: StoredRun, n_bins: int, calibrators: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], RunLogits]:
+    logits = RunLogits(run.predictions(), n_bins, calibrators)
     row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
-    row.update(_metrics(logits))
+    try:
+        row.update(_metrics(logits))
+    except CalibrationError as e:
+        raise CalibrationError(f"run {run.path.name}: {e}") from None
     row["run_dir"] = run.path.name
     return row, logits
 
 
-def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> Report:
+def collect(
+    sweep_dir: Path,
+    interval: str = "t",
+    n_bins: int | None = None,
+    calibrators: tuple[str, ...] | None = None,
+) -> Report:
     """Read a sweep folder and compute per-run metrics and per-alpha groups.
 
     `n_bins` (default: the config's eval.n_bins) sets every binned metric; it is a report
-    setting, recomputed from the saved logits, never a reason to retrain.
+    setting, recomputed from the saved logits, never a reason to retrain. `calibrators`
+    (names of `posthoc.CALIBRATORS`) are fitted on each run's validation split; named ones
+    must be fittable on every run (`CalibrationError`, exit 2, otherwise: nothing is
+    written), the default (None: temperature scaling) is skipped where a run has no
+    validation split.
     """
+    named = calibrators is not None
+    calibrators = tuple(calibrators) if named else DEFAULT_CALIBRATORS
+    fitted_params: dict[str, dict[str, Any]] = {}
     store = ResultsStore(sweep_dir)
     config = store.load_config()
     if n_bins is not None:
@@ -298,13 +421,25 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
             continue
         try:
             run.check()
-            row, logits = _run_row(run, n_bins)
+            row, logits = _run_row(run, n_bins, calibrators)
             history = run.history()
         except (OSError, RunFileError) as e:
             reason = f"{e}; the next `lsexp sweep` trains it again"
             notes.append(f"skipped {run.path.name}: {reason}")
             unreadable.append(UnreadableRun(run.path, reason))
             continue
+        if calibrators and not logits.has_val:
+            if named:
+                raise CalibrationError(
+                    f"run {run.path.name} has no validation split, so no calibrator can be "
+                    "fitted; set data.val_size > 0 and rerun the sweep, or leave out "
+                    "--calibrators"
+                )
+        else:
+            fitted_params[run.path.name] = {
+                c: logits.fitted(c).params
+                for c in calibrators  # type: ignore[union-attr]
+            }
         g.runs.append(row)
         g.logits.append(logits)
         g.histories.append(history)
@@ -316,7 +451,8 @@ def collect(sweep_dir: Path, interval: str = "t", n_bins: int | None = None) -> 
     rows.sort(key=lambda r: (r["alpha"], r["seed"]))
     for g in ordered:
         g.interval = interval
-    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes, interval)
+    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes, interval,
+                  calibrators, fitted_params)  # fmt: skip
 
 
 def num_classes(report: Report) -> int:

@@ -8,18 +8,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsexp.analysis import metrics
+from lsexp.analysis.posthoc import CALIBRATORS
+from lsexp.analysis.selective import SCORES
 from lsexp.analysis.stats import INTERVAL_METHODS
 from lsexp.config import SweepConfig
 from lsexp.reporting.html_report import MISSING, Cell, Table
 from lsexp.reporting.runs import (
     FLOOR_DRAWS,
     N_BOOT,
+    POSTHOC_COLUMNS,
+    SELECTIVE_COLUMNS,
     AlphaGroup,
     Report,
     metric,
     metric_names,
     metric_table,
     num_classes,
+    posthoc_key,
 )
 
 
@@ -168,6 +173,134 @@ def _md_table(groups: list[AlphaGroup], columns: list[Column], ci_after: set[str
     ]
 
 
+# ---------------------------------------------------------------------------------------
+# Block tables: one block of α rows per calibrator (or per confidence score)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows α of one calibrator or score: its label and its columns (same headers in every
+    block); the best of a column is marked within the block (the α that does best with
+    this calibrator or score)."""
+
+    label: str
+    columns: list[Column]
+
+
+def posthoc_blocks(report: Report) -> list[Block]:
+    """'none' (the raw model) and each calibrator the report fitted, POSTHOC_COLUMNS each."""
+
+    def cols(key_of) -> list[Column]:
+        return [Column(key_of(k), header, scale, dec, better)
+                for k, header, better, scale, dec in POSTHOC_COLUMNS]  # fmt: skip
+
+    blocks = [Block("none", cols(lambda k: k))]
+    blocks += [Block(c, cols(lambda k, c=c: posthoc_key(c, k))) for c in report.calibrators]
+    return blocks
+
+
+def selective_blocks() -> list[Block]:
+    """One block per confidence score (selective.SCORES), SELECTIVE_COLUMNS each."""
+    return [
+        Block(
+            score,
+            [
+                Column(f"sel_{score}_{k}", header, 100, dec, better)
+                for k, header, better, dec in SELECTIVE_COLUMNS
+            ],
+        )  # fmt: skip
+        for score in SCORES
+    ]
+
+
+def _block_md(groups: list[AlphaGroup], blocks: list[Block], first: str,
+              ci_after: set[int]) -> list[str]:  # fmt: skip
+    """ci_after: the indices of the columns followed by their 95% interval."""
+    header = [first, "α", "n"]
+    for j, col in enumerate(blocks[0].columns):
+        header.append(col.header)
+        if j in ci_after:
+            header.append("95% CI")
+    body = []
+    for b in blocks:
+        cells = [column_cells(groups, col) for col in b.columns]
+        cis = [_ci_cells(groups, col, c) for col, c in zip(b.columns, cells, strict=True)]
+        for i, g in enumerate(groups):
+            row = [b.label, f"{g.alpha:g}", str(len(g.runs))]
+            for j, (c, ci) in enumerate(zip(cells, cis, strict=True)):
+                row.append(_md(c[i]))
+                if j in ci_after:
+                    row.append(ci[i].replace("-", "−"))
+            body.append(row)
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in body),
+    ]
+
+
+def _block_html(groups: list[AlphaGroup], blocks: list[Block], first: str, title: str,
+                note: str) -> Table:  # fmt: skip
+    rows = []
+    for b in blocks:
+        cells = [column_cells(groups, col) for col in b.columns]
+        for i, g in enumerate(groups):
+            rows.append([Cell(b.label), Cell(f"{g.alpha:g}"), Cell(str(len(g.runs)))]
+                        + [c[i] for c in cells])  # fmt: skip
+    return Table(title, [first, "α", "n"] + [c.header for c in blocks[0].columns], rows, note)
+
+
+def posthoc_rows(report: Report) -> list[dict[str, Any]]:
+    """calibrators.csv: per calibrator ('none' = the raw model) and α, each metric's mean,
+    sample std and 95% interval over seeds (the report's interval method)."""
+    out = []
+    for b in posthoc_blocks(report):
+        for g in report.groups:
+            row: dict[str, Any] = {"calibrator": b.label, "alpha": g.alpha, "n_runs": len(g.runs)}
+            for col, (k, *_) in zip(b.columns, POSTHOC_COLUMNS, strict=True):
+                st = g.stat(col.metric)
+                row.update({f"{k}_mean": st.mean, f"{k}_std": st.std,
+                            f"{k}_ci_low": st.ci_low, f"{k}_ci_high": st.ci_high})  # fmt: skip
+            out.append(row)
+    return out
+
+
+def _calibrator_words(report: Report) -> str:
+    return "; ".join(f"{c}: {CALIBRATORS[c].label} ({CALIBRATORS[c].citation})"
+                     for c in report.calibrators)  # fmt: skip
+
+
+def posthoc_note(report: Report) -> str:
+    n_bins = report.config.eval.n_bins
+    return (
+        "Each calibrator is fitted on the run's validation split and applied to its test "
+        f"split; none: the model as trained. {_calibrator_words(report)}. ECE: {n_bins} "
+        f"equal-width bins; adaptive ECE: {n_bins} equal-mass bins; accuracy changes only "
+        "under vs and ms, which can move the predicted class. hist and iso set a zero "
+        "probability on some test examples whose class was wrong in a validation bin of "
+        "accuracy 1: their NLL counts each at about 708 nats (the smallest float64), so it "
+        "is not comparable with the scaling methods'. Bold: the best α within a calibrator. "
+        "Fitted parameters per run: calibrators.json; every number unrounded: "
+        "calibrators.csv."
+    )
+
+
+def selective_note(report: Report) -> str:
+    return (
+        "Selective classification on the test split: accept the most confident examples "
+        "first and abstain on the rest. AURC: mean error rate among the accepted over all "
+        "coverages (Geifman & El-Yaniv 2017); AUGRC: mean share of all examples that are "
+        "accepted and wrong (Traub et al. 2024); E-AURC: AURC minus that of the ideal "
+        "ordering (Geifman et al. 2019); coverage at r% risk: the largest share of examples "
+        "that can be accepted with an error rate of at most r% among them. Scores: msp, the "
+        "max softmax probability (Hendrycks & Gimpel 2017); maxlogit, the largest logit; "
+        "pnorm, the largest centred logit over the logits' 2-norm (Cattelan & Silva 2024; "
+        "Xia et al. 2025). Lower is better for the areas, higher for coverage; bold: the "
+        "best α within a score."
+    )
+
+
 def md_columns(table: int) -> list[Column]:
     """The columns of summary.md's table 1 (main), 2 (temperature scaling), 3 and 4 (the
     estimator panel before and after temperature scaling)."""
@@ -260,6 +393,18 @@ def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
         *_md_table(groups, md_columns(3), ci_after=set()),
         "",
         *_md_table(groups, md_columns(4), ci_after=set()),
+        "",
+        "## Post-hoc calibrators",
+        "",
+        posthoc_note(report),
+        "",
+        *_block_md(groups, posthoc_blocks(report), "calibrator", ci_after={1, 3}),
+        "",
+        "## Selective classification",
+        "",
+        selective_note(report),
+        "",
+        *_block_md(groups, selective_blocks(), "score", ci_after={0}),
     ]
     if report.warnings:
         lines += ["", "## Notes", ""] + [f"- {w}" for w in report.warnings]
@@ -354,4 +499,10 @@ def html_tables(report: Report) -> list[Table]:
             "unrounded, with 95% intervals."
         ),
     )
+    # At most 9 columns: conf. − acc. is in summary.md and calibrators.csv only.
+    narrow = [Block(b.label, b.columns[:6]) for b in posthoc_blocks(report)]
+    out.append(_block_html(groups, narrow, "calibrator", "Post-hoc calibrators",
+                           posthoc_note(report)))  # fmt: skip
+    out.append(_block_html(groups, selective_blocks(), "score", "Selective classification",
+                           selective_note(report)))  # fmt: skip
     return out
