@@ -406,3 +406,24 @@ def test_claim11_one_bootstrap_over_every_alpha_equals_the_pairwise_one():
     d = res.combined_difference(0.1, 0.0)
     assert row["estimate"] == pytest.approx(d.estimate, rel=1e-12)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(d.interval(), rel=1e-9)
+
+
+def test_claim11_fix_compares_the_p_norm_score_with_plain_cross_entropy_max_softmax():
+    """The evidence on logit normalisation is AURC_pnorm(α) − AURC_msp(α = 0) (Xia et al.'s
+    question: does the fixed smoothed model select as well as plain cross-entropy?), with
+    the per-seed differences a t over seeds would use."""
+    runs = _selective_sweep({0.0: True, 0.1: False})
+    c = by(runs, 11, interval="t")
+    fix = next(r for r in c["evidence"]
+               if r["kind"] == "comparison" and r["metric"] == "sel_pnorm_aurc")  # fmt: skip
+    assert fix["vs_metric"] == "sel_msp_aurc" and fix["vs_alpha"] == 0.0
+    d = [
+        selective_metrics(a.logits, a.labels, "pnorm")["aurc"]
+        - selective_metrics(b.logits, b.labels, "msp")["aurc"]
+        for a in runs
+        if a.alpha == 0.1
+        for b in runs
+        if b.alpha == 0.0 and b.seed == a.seed
+    ]
+    assert fix["estimate"] == pytest.approx(np.mean(d), rel=1e-12)
+    assert "(AURC (max softmax))" in claims_markdown([c])
