@@ -9,11 +9,18 @@ docs/architecture.md).
 Each loss is written out rather than delegated (e.g. to ``F.cross_entropy(
 label_smoothing=...)``) so that the formula the experiments rest on is visible in one
 place and pinned by tests against torch and an independent float64 NumPy reference
-(tests/test_objectives.py).
+(tests/test_objectives.py, tests/test_objectives_alternatives.py).
+
+Besides label smoothing, `OBJECTIVES` holds focal loss (fixed gamma), focal loss with the
+sample-dependent gamma FLSD-53, and the confidence penalty. `mixed_cross_entropy` (mixup,
+CutMix) and `distillation_loss` (knowledge distillation) are written and tested here too
+but not registered: they are for objectives to come, which need the engine to mix inputs
+or to provide a teacher's logits, and it does neither yet.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
@@ -87,6 +94,326 @@ def smoothed_cross_entropy(logits: Tensor, targets: Tensor, alpha: float) -> Ten
     return ((1.0 - alpha) * nll + alpha * uniform).mean()
 
 
+def _check_logits_targets(logits: Tensor, targets: Tensor, what: str = "targets") -> None:
+    """The shape checks every loss here makes, with smoothed_cross_entropy's messages."""
+    if logits.ndim != 2:
+        raise ValueError(f"expected logits of shape (B, K), got {tuple(logits.shape)}")
+    if targets.shape != logits.shape[:1]:
+        raise ValueError(
+            f"expected {what} of shape ({logits.shape[0]},) to match logits "
+            f"{tuple(logits.shape)}, got {tuple(targets.shape)}"
+        )
+
+
+def _check_real(
+    name: str, value: float, low: float, high: float = math.inf, *, low_open: bool = False
+) -> float:
+    """`value` as a float if it is a finite real number (not a bool) in range, else ValueError.
+
+    The range is low <= value <= high (low < value with `low_open`); high = inf means any
+    finite value. NaN fails every comparison and is refused too.
+    """
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, Real)
+        and math.isfinite(value)
+        and (low < value if low_open else low <= value)
+        and value <= high
+    )
+    if not ok:
+        rule = f"{low:g} {'<' if low_open else '<='} {name} " + (
+            "< inf" if high == math.inf else f"<= {high:g}"
+        )
+        raise ValueError(f"expected {name} with {rule}, got {value!r}")
+    return float(value)
+
+
+def _float32_or_wider(x: Tensor) -> Tensor:
+    """bfloat16/float16 (autocast) as float32; float32 as is; float64 kept (gradcheck)."""
+    import torch
+
+    return x if x.dtype == torch.float64 else x.float()
+
+
+def _log_softmax32(logits: Tensor) -> Tensor:
+    """log-softmax over classes, in float32 (float64 for float64 logits)."""
+    import torch.nn.functional as F
+
+    return F.log_softmax(_float32_or_wider(logits), dim=-1)
+
+
+def _true_class(log_p: Tensor, targets: Tensor) -> Tensor:
+    """log p_y for each row: (B,)."""
+    return log_p.gather(1, targets.unsqueeze(1)).squeeze(1)
+
+
+def _focal_terms(log_py: Tensor, gamma: float | Tensor) -> Tensor:
+    """Per-example -(1 - p_y)^gamma * log p_y from log p_y (B,), gamma a float or (B,).
+
+    1 - p_y is -expm1(log p_y), exact given log p_y. (It gains little over 1 - exp(log
+    p_y) in practice: near p_y = 1 the log-softmax has already rounded log p_y =
+    -log(1 + small) at the resolution of 1 in its dtype.) It is floored at the smallest
+    normal float32 (~1.2e-38): where it is 0, log p_y is 0 too and the loss term is 0
+    either way, but d/du u^gamma =
+    gamma * u^(gamma - 1) is infinite at u = 0 for gamma < 1 and 0 * inf would put NaN in
+    the gradient. The true gradient there is 0, which the floor (a clamp, whose gradient
+    is 0 below the floor) gives.
+    """
+    import torch
+
+    one_minus_p = (-torch.expm1(log_py)).clamp_min(torch.finfo(torch.float32).tiny)
+    return -(one_minus_p**gamma) * log_py
+
+
+def focal_loss(logits: Tensor, targets: Tensor, gamma: float) -> Tensor:
+    r"""Multi-class focal loss, averaged over the batch.
+
+    For true class y with p = softmax(logits), one example's loss is
+
+        FL = -(1 - p_y)^gamma * log p_y
+
+    (Lin et al. 2017, "Focal Loss for Dense Object Detection", Eq. 4, without the alpha
+    class weight; the softmax form is the one Mukhoti et al. 2020, "Calibrating Deep Neural
+    Networks using Focal Loss", Eq. 1, train with). gamma = 0 is plain cross-entropy, and is
+    computed as exactly that. The log-softmax is in float32 for bfloat16/float16/float32
+    logits (float64 stays float64). The gradient stays finite for any gamma >= 0 and
+    finite logits, including p_y = 1 exactly with gamma < 1 (see _focal_terms).
+
+    Args:
+        logits: (B, K) unnormalised scores, any floating dtype.
+        targets: (B,) int64 class indices in [0, K).
+        gamma: focusing parameter, a finite number >= 0 (the registry sweeps [0, 10]).
+
+    Returns:
+        A float32 scalar (float64 for float64 logits): the mean loss over the batch
+        (Mukhoti et al.'s code sums over the batch by default; the mean only rescales the
+        gradient by 1/B).
+
+    Example:
+        >>> import torch
+        >>> import torch.nn.functional as F
+        >>> logits = torch.tensor([[2.0, 0.0, -1.0]])
+        >>> targets = torch.tensor([0])
+        >>> a = focal_loss(logits, targets, 0.0)
+        >>> bool(torch.allclose(a, F.cross_entropy(logits, targets)))
+        True
+    """
+    gamma = _check_real("gamma", gamma, 0.0)
+    _check_logits_targets(logits, targets)
+    log_py = _true_class(_log_softmax32(logits), targets)
+    if gamma == 0:
+        return (-log_py).mean()  # exactly cross-entropy
+    return _focal_terms(log_py, gamma).mean()
+
+
+FLSD_THRESHOLD = 0.2  # p_y below which FLSD-53 uses gamma = 5 (else 3)
+FLSD_GAMMAS = (5.0, 3.0)
+FLSD_53 = 53.0  # the one strength value of `focal_adaptive`: a name, not a number used
+
+
+def focal_adaptive_loss(logits: Tensor, targets: Tensor, strength: float) -> Tensor:
+    r"""Focal loss with sample-dependent gamma (FLSD-53), averaged over the batch.
+
+    Mukhoti et al. 2020, "Calibrating Deep Neural Networks using Focal Loss", Sec. 5: per
+    example,
+
+        gamma_i = 5 if p_y < 0.2 else 3,    FL_i = -(1 - p_y)^gamma_i * log p_y,
+
+    with p = softmax(logits) and y the true class. gamma_i is chosen from p_y without
+    gradient (it is piecewise constant in p_y anyway); the factor (1 - p_y)^gamma_i keeps
+    its gradient, as in focal_loss.
+
+    The schedule is fixed. `strength` exists only so that the loss has the registry's
+    `(logits, targets, strength)` interface: it must be a finite number >= 0 and is
+    otherwise ignored. The registry entry `focal_adaptive` accepts the single value 53
+    ("FLSD-53"), so that no run is labelled with a strength that changed nothing.
+
+    Compared with the authors' code (github.com/torrvision/focal_calibration,
+    Losses/focal_loss_adaptive_gamma.py, class FocalLossAdaptive, run with gamma=3.0 for
+    FLSD-53 per train_scripts/*.sh): the same schedule. Their gamma is 5 for p_t < 0.2,
+    3 for 0.2 <= p_t < 0.5 and `self.gamma` = 3 for p_t >= 0.5, chosen per example from
+    `pt[i].item()` (a Python float, so without gradient); (1 - pt)**gamma is not detached.
+    The differences: they reduce by sum over the batch by default (size_average=False)
+    where this takes the mean; they compute 1 - exp(log p_t) where this uses -expm1 (the
+    same value up to rounding); their log-softmax runs in the logits' dtype; and
+    their Python loop over the batch becomes one torch.where here. The p_t compared with
+    0.2 is the float32 value in both (0.2 rounded to float32 is 0.2000000030, and no
+    float32 lies between the two, so the comparisons agree).
+
+    Args:
+        logits: (B, K) unnormalised scores, any floating dtype.
+        targets: (B,) int64 class indices in [0, K).
+        strength: ignored; a finite number >= 0 (the registry uses 53).
+
+    Returns:
+        A float32 scalar (float64 for float64 logits): the mean loss over the batch.
+    """
+    import torch
+
+    _check_real("strength", strength, 0.0)
+    _check_logits_targets(logits, targets)
+    log_py = _true_class(_log_softmax32(logits), targets)
+    gamma_hard, gamma_easy = FLSD_GAMMAS
+    p_y = log_py.detach().exp()
+    gamma = torch.where(p_y < FLSD_THRESHOLD, gamma_hard, gamma_easy)
+    return _focal_terms(log_py, gamma).mean()
+
+
+def confidence_penalty_loss(logits: Tensor, targets: Tensor, beta: float) -> Tensor:
+    r"""Cross-entropy minus beta times the entropy of the prediction, averaged over the batch.
+
+    Pereyra et al. 2017, "Regularizing Neural Networks by Penalizing Confident Output
+    Distributions", Eq. 2: with p = softmax(logits) and y the true class,
+
+        L = -log p_y - beta * H(p),    H(p) = -sum_i p_i log p_i.
+
+    beta = 0 is plain cross-entropy and is computed as exactly that. (The paper's hinged
+    variant, which penalises only entropies below a threshold, is not implemented.)
+
+    Stability: log p comes from a float32 log-softmax, so it is finite for any finite
+    logits (e.g. -2e4 for a class 2e4 below the top one) and p_i log p_i is 0 * finite = 0
+    there; entries with p_i = 0 exactly are set to 0 before the sum, so a -inf logit (log
+    p_i = -inf) gives 0 rather than 0 * -inf = NaN, in the value and in the gradient.
+
+    Args:
+        logits: (B, K) unnormalised scores, any floating dtype.
+        targets: (B,) int64 class indices in [0, K).
+        beta: penalty strength, a finite number >= 0 (the registry sweeps [0, 10]).
+
+    Returns:
+        A float32 scalar (float64 for float64 logits): the mean loss over the batch. It
+        can be negative for large beta: H(p) is at most log K.
+    """
+    beta = _check_real("beta", beta, 0.0)
+    _check_logits_targets(logits, targets)
+    log_p = _log_softmax32(logits)
+    nll = -_true_class(log_p, targets)
+    if beta == 0:
+        return nll.mean()
+    p = log_p.exp()
+    entropy = -(p * log_p.masked_fill(p == 0, 0.0)).sum(dim=-1)
+    return (nll - beta * entropy).mean()
+
+
+def _weighted(weight: Tensor, nll: Tensor) -> Tensor:
+    """weight * nll, with 0 where weight is 0 (even if nll is inf: a -inf logit)."""
+    import torch
+
+    return torch.where(weight == 0, 0.0, weight * nll)
+
+
+def mixed_cross_entropy(
+    logits: Tensor, targets_a: Tensor, targets_b: Tensor, lam: float | Tensor
+) -> Tensor:
+    r"""Cross-entropy against a mix of two labels (mixup, CutMix), averaged over the batch.
+
+    For inputs mixed as lam * x_a + (1 - lam) * x_b (mixup: Zhang et al. 2018, "mixup:
+    Beyond Empirical Risk Minimization", Eq. 1) or pasted together with area share lam
+    (CutMix: Yun et al. 2019, "CutMix: Regularization Strategy to Train Strong
+    Classifiers with Localizable Features", Eq. 1), one example's loss is
+
+        L = lam * (-log p_a) + (1 - lam) * (-log p_b),
+
+    which is the cross-entropy against the soft target lam * onehot(a) + (1 - lam) *
+    onehot(b). A term whose weight is 0 contributes exactly 0, so lam = 1 is exactly
+    cross-entropy on targets_a.
+
+    Not an `OBJECTIVES` entry: it needs the training loop to mix the inputs, which the
+    engine does not do yet.
+
+    Args:
+        logits: (B, K) unnormalised scores of the mixed inputs, any floating dtype.
+        targets_a, targets_b: (B,) int64 class indices of the two mixed examples.
+        lam: the weight of targets_a, a number in [0, 1] or a (B,) floating tensor of
+            them (one per example). A tensor is checked on its values, which on a GPU
+            waits for them.
+
+    Returns:
+        A float32 scalar (float64 for float64 logits): the mean loss over the batch.
+    """
+    import torch
+
+    _check_logits_targets(logits, targets_a, "targets_a")
+    _check_logits_targets(logits, targets_b, "targets_b")
+    if isinstance(lam, torch.Tensor):
+        if lam.shape != logits.shape[:1] or not lam.is_floating_point():
+            raise ValueError(
+                f"expected lam as a number or a floating tensor of shape "
+                f"({logits.shape[0]},), got a {lam.dtype} tensor of shape {tuple(lam.shape)}"
+            )
+        if not bool(((lam >= 0) & (lam <= 1)).all()):  # NaN fails both comparisons
+            raise ValueError(f"expected every lam in [0, 1], got {lam.tolist()!r}")
+        weight_a = lam.float()
+    else:
+        lam = _check_real("lam", lam, 0.0, 1.0)
+        weight_a = torch.full(logits.shape[:1], lam, dtype=torch.float32, device=logits.device)
+    log_p = _log_softmax32(logits)
+    nll_a = -_true_class(log_p, targets_a)
+    nll_b = -_true_class(log_p, targets_b)
+    return (_weighted(weight_a, nll_a) + _weighted(1.0 - weight_a, nll_b)).mean()
+
+
+def distillation_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
+    targets: Tensor,
+    tau: float,
+    hard_weight: float,
+) -> Tensor:
+    r"""Knowledge-distillation loss, averaged over the batch.
+
+    Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", Sec. 2:
+    with soft targets q = softmax(t / tau) of the teacher and p^tau = softmax(s / tau) of
+    the student,
+
+        L = (1 - hard_weight) * tau^2 * KL(q || p^tau) + hard_weight * CE(softmax(s), y),
+
+    KL(q || p) = sum_i q_i (log q_i - log p_i). The tau^2 keeps the soft term's gradient
+    on the scale of the hard one as tau changes (the paper's Sec. 2: the soft gradients
+    scale as 1/tau^2). The hard term is at temperature 1. The teacher logits are detached:
+    no gradient reaches them. KL is summed over classes and averaged over the batch
+    (PyTorch's reduction="batchmean"). hard_weight = 1 is exactly cross-entropy, and
+    hard_weight = 0 exactly the soft term.
+
+    Stability: both log-softmaxes are float32 and finite for finite logits; classes with
+    q_i = 0 exactly contribute 0 (so a -inf teacher logit gives 0, not 0 * inf = NaN).
+
+    Not an `OBJECTIVES` entry: it needs a teacher's logits, which the engine does not
+    provide yet.
+
+    Args:
+        student_logits: (B, K) unnormalised student scores, any floating dtype.
+        teacher_logits: (B, K) unnormalised teacher scores, any floating dtype.
+        targets: (B,) int64 class indices in [0, K).
+        tau: temperature, a finite number > 0.
+        hard_weight: the weight of the hard-label cross-entropy, in [0, 1].
+
+    Returns:
+        A float32 scalar (float64 for float64 logits): the mean loss over the batch.
+    """
+    import torch
+
+    tau = _check_real("tau", tau, 0.0, low_open=True)
+    hard_weight = _check_real("hard_weight", hard_weight, 0.0, 1.0)
+    _check_logits_targets(student_logits, targets)
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(
+            f"expected teacher_logits of the student's shape {tuple(student_logits.shape)}, "
+            f"got {tuple(teacher_logits.shape)}"
+        )
+    total = student_logits.new_zeros((), dtype=torch.float32)
+    if hard_weight > 0:
+        nll = -_true_class(_log_softmax32(student_logits), targets)
+        total = total + hard_weight * nll.mean()
+    if hard_weight < 1:
+        log_q = _log_softmax32(_float32_or_wider(teacher_logits.detach()) / tau)
+        log_p = _log_softmax32(_float32_or_wider(student_logits) / tau)
+        q = log_q.exp()
+        kl = torch.where(q > 0, q * (log_q - log_p), 0.0).sum(dim=-1)
+        total = total + (1.0 - hard_weight) * tau**2 * kl.mean()
+    return total
+
+
 @dataclass(frozen=True)
 class Objective:
     """A training objective and everything the sweep and the report need to know of it."""
@@ -124,6 +451,45 @@ OBJECTIVES: dict[str, Objective] = by_name(
         default_grid=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
         loss=smoothed_cross_entropy,
         citation="Szegedy et al. 2016; Müller, Kornblith & Hinton 2019",
+    ),
+    Objective(
+        name="focal",
+        label="focal loss",
+        strength="gamma",
+        symbol="γ",
+        low=0.0,  # gamma = 0 is plain cross-entropy
+        high=10.0,
+        default_grid=(1.0, 2.0, 3.0),  # FL-1, FL-2, FL-3 of Mukhoti et al. 2020
+        loss=focal_loss,
+        citation="Lin et al. 2017; Mukhoti et al. 2020",
+        high_inclusive=True,
+    ),
+    Objective(
+        name="focal_adaptive",
+        label="focal loss, sample-dependent γ (FLSD-53)",
+        strength="schedule",
+        symbol="–",
+        # The gamma schedule is fixed (5 if p_y < 0.2, else 3); the strength only names it.
+        # One value, 53 for FLSD-53, so no run is labelled with a strength that changed
+        # nothing (the loss itself accepts and ignores any finite number >= 0).
+        low=FLSD_53,
+        high=FLSD_53,
+        default_grid=(FLSD_53,),
+        loss=focal_adaptive_loss,
+        citation="Mukhoti et al. 2020",
+        high_inclusive=True,
+    ),
+    Objective(
+        name="confidence_penalty",
+        label="confidence penalty",
+        strength="beta",
+        symbol="β",
+        low=0.0,  # beta = 0 is plain cross-entropy
+        high=10.0,
+        default_grid=(0.1, 0.3, 1.0),
+        loss=confidence_penalty_loss,
+        citation="Pereyra et al. 2017",
+        high_inclusive=True,
     ),
 )
 
