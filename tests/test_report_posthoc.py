@@ -141,3 +141,27 @@ def test_named_calibrators_need_a_validation_split(tmp_path):
     proc = run_lsexp("report", str(out), "--calibrators", "ts")
     assert proc.returncode == 2 and "has no validation split" in proc.stderr, proc.stderr
     assert "data.val_size" in proc.stderr
+
+
+def test_runs_read_in_worker_processes_give_the_same_numbers(swept, monkeypatch):
+    from lsexp.reporting import runs
+
+    monkeypatch.setattr(runs, "PARALLEL_MIN_RUNS", 2)
+    cals = tuple(ALL.split(","))
+    one = runs.collect(swept, calibrators=cals, jobs=1)
+    two = runs.collect(swept, calibrators=cals, jobs=2)
+    assert one.run_rows == two.run_rows  # bit for bit, NaN-free rows
+    assert one.fitted_params == two.fitted_params
+    rc1 = one.groups[0].logits[0].risk_coverage("msp")
+    rc2 = two.groups[0].logits[0].risk_coverage("msp")
+    np.testing.assert_array_equal(rc1.risk, rc2.risk)
+
+
+def test_a_calibrator_error_in_a_worker_process_is_the_same_one_line(tmp_path, monkeypatch):
+    from lsexp.errors import CalibrationError
+    from lsexp.reporting import runs
+
+    out = _sweep(tmp_path, 60)
+    monkeypatch.setattr(runs, "PARALLEL_MIN_RUNS", 2)
+    with pytest.raises(CalibrationError, match="needs at least 100 validation examples"):
+        runs.collect(out, calibrators=("ms",), jobs=2)

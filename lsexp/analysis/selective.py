@@ -443,7 +443,7 @@ def selective_metrics(
 
 @dataclass(frozen=True, eq=False)
 class WeightedAURC:
-    """One run's scores, sorted once, for ``aurc``: the AURC of the same run on many
+    """One run's scores, prepared once, for ``aurc``: the AURC of the same run on many
     resamples of its test examples at once (``bootstrap.aurc_statistic`` uses it).
 
     A resample is a vector of counts w_i (how often example i is drawn). Its risk-coverage
@@ -455,28 +455,51 @@ class WeightedAURC:
 
         sum_{k = C'_g + 1}^{C_g} E_k / k = (E'_g - e_g C'_g / c_g) (H_{C_g} - H_{C'_g}) + e_g,
 
-    H_j the j-th harmonic number (a table lookup: counts are integers), so the resample's
-    AURC is (1/N) sum_g of that, N = sum_i w_i. Exact, O(N) per resample, no sorting.
+    H_j the j-th harmonic number (a table lookup: counts are integers), and the resample's
+    AURC is (1/N) sum_g of that, N = sum_i w_i. A group with no wrong example has e_g = 0
+    and E'_g the errors of the groups before it, so a stretch of such groups between two
+    groups that hold errors sums to E (H_{end} - H_{start}): only the groups with errors
+    (about the error rate times n of them) and the drawn copies in each stretch are needed.
+    Those are sums of the counts over fixed sets of examples, one sparse product per block
+    of resamples. Exact; no sorting per resample.
     """
 
-    order: np.ndarray
-    """(n,) the examples by descending score (stable)."""
-    starts: np.ndarray
-    """(G,) the position in ``order`` where each tie group starts."""
-    errors: FloatArray
-    """(n,) 1.0 where the prediction is wrong, in the order of ``order``."""
+    segments: object
+    """(n, S) sparse 0/1: which examples make up each segment (stretches without errors
+    and the groups with errors, alternating, in descending score)."""
+    error_examples: object
+    """(n, M) sparse 0/1: the wrong examples of each of the M groups that hold errors."""
+    group_segment: np.ndarray
+    """(M,) the segment index of each group with errors (1, 3, 5, ...)."""
 
     @classmethod
     def of(cls, scores: ArrayLike, correct: ArrayLike) -> WeightedAURC:
+        from scipy.sparse import csc_array
+
         s = np.asarray(scores, dtype=np.float64)
         c = np.asarray(correct).astype(bool)
         if s.ndim != 1 or c.shape != s.shape or s.size < 1:
             raise ValueError(f"expected scores and correct of one shape (n,), got {s.shape}, "
                              f"{c.shape}")  # fmt: skip
+        n = s.size
         order = np.argsort(-s, kind="stable")
         ss = s[order]
-        starts = np.flatnonzero(np.append(True, ss[1:] != ss[:-1]))
-        return cls(order, starts, (~c[order]).astype(np.float64))
+        group = np.cumsum(np.append(False, ss[1:] != ss[:-1]))  # tie group of each position
+        wrong = ~c[order]
+        has_error = np.zeros(group[-1] + 1, bool)
+        has_error[group[wrong]] = True
+        err_groups = np.flatnonzero(has_error)
+        # Segment of each tie group: error group m is segment 2m + 1; the stretch before it
+        # segment 2m; the stretch after the last one segment 2M.
+        rank = np.searchsorted(err_groups, np.arange(group[-1] + 1))  # error groups before
+        seg_of_group = np.where(has_error, 2 * rank + 1, 2 * rank)
+        n_seg = 2 * err_groups.size + 1
+        segments = csc_array((np.ones(n), (order, seg_of_group[group])), shape=(n, n_seg))
+        pos = np.flatnonzero(wrong)
+        errors = csc_array(
+            (np.ones(pos.size), (order[pos], rank[group[pos]])), shape=(n, err_groups.size)
+        )
+        return cls(segments, errors, 2 * np.arange(err_groups.size) + 1)
 
     def aurc(self, counts: ArrayLike) -> FloatArray:
         """(R,) AURC of each resample, for counts (R, n) of non-negative integers (each row
@@ -484,19 +507,23 @@ class WeightedAURC:
         w = np.asarray(counts, dtype=np.float64)
         if w.ndim == 1:
             w = w[None, :]
-        if w.shape[1] != self.order.size:
-            raise ValueError(f"expected counts with {self.order.size} columns, got {w.shape}")
-        w = w[:, self.order]
-        e = w * self.errors
-        if self.starts.size < self.order.size:  # tied scores: sum each tie group
-            w = np.add.reduceat(w, self.starts, axis=1)
-            e = np.add.reduceat(e, self.starts, axis=1)
-        c_end = np.cumsum(w, axis=1)  # exact: sums of integers below 2^53
+        if w.shape[1] != self.segments.shape[0]:
+            raise ValueError(f"expected counts with {self.segments.shape[0]} columns, got "
+                             f"{w.shape}")  # fmt: skip
+        seg = w @ self.segments  # (R, S) drawn copies per segment
+        e = w @ self.error_examples  # (R, M) drawn errors per group with errors
+        c_end = np.cumsum(seg, axis=1)  # exact: sums of integers below 2^53
         total = c_end[:, -1]
         harmonic = np.concatenate(([0.0], np.cumsum(1.0 / np.arange(1, int(total.max()) + 1))))
         h_end = harmonic[c_end.astype(np.intp)]
-        dh = np.diff(h_end, axis=1, prepend=0.0)
-        c_before = c_end - w
-        e_before = np.cumsum(e, axis=1) - e
-        slope = np.divide(e * c_before, w, out=np.zeros_like(w), where=w > 0)
-        return ((e_before - slope) * dh + e).sum(axis=1) / total
+        h_start = np.concatenate([np.zeros((w.shape[0], 1)), h_end[:, :-1]], axis=1)
+        g = self.group_segment
+        c = seg[:, g]  # copies of each group with errors
+        c_before = c_end[:, g] - c
+        e_end = np.cumsum(e, axis=1)
+        e_before = e_end - e
+        slope = np.divide(e * c_before, c, out=np.zeros_like(c), where=c > 0)
+        in_groups = ((e_before - slope) * (h_end[:, g] - h_start[:, g]) + e).sum(axis=1)
+        # the stretch after group m (segment g + 1) carries the errors of groups 1..m
+        after = (e_end * (h_end[:, g + 1] - h_start[:, g + 1])).sum(axis=1)
+        return (in_groups + after) / total

@@ -679,7 +679,8 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
                         f"post-hoc calibrator, fitted on the run's validation split; {seeds}; "
                         f"{bars(acc)}. The series are drawn a few points apart sideways. "
                         "Histogram binning and isotonic regression give some test examples a "
-                        "zero probability for their class, which dominates their NLL."),
+                        "zero probability for their class, which dominates their NLL. On the log "
+                        "ECE axis a bar that runs off the bottom is an interval reaching 0."),
         "risk_coverage": ("Selective classification", "(a, b) Risk–coverage curves: the error "
                           "rate among the accepted examples when the most confident share is "
                           "accepted, by max softmax probability (a) and by the p-norm-"

@@ -10,6 +10,7 @@ row there plus its function in `analysis/metrics.py` (docs/architecture.md).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -47,6 +48,11 @@ class RunLogits:
         self._fitted: dict[str, Fitted | None] = {}
         self._posthoc: dict[str, dict[str, float]] = {}
         self._selective: dict[str, selective.RiskCoverage] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Fitted calibrators hold closures (not picklable); their numbers are already in
+        # `_posthoc` and their parameters in the report, and `fitted` refits on demand.
+        return {**self.__dict__, "_fitted": {}}
 
     def fitted(self, name: str) -> Fitted | None:
         """Calibrator `name` fitted on the validation split (None without one). Raises
@@ -374,13 +380,78 @@ def _run_row(
     return row, logits
 
 
+PARALLEL_MIN_RUNS = 16  # fewer runs than this are read in this process (start-up costs ~1 s)
+
+ReadRun = tuple[dict[str, Any], RunLogits, list[dict[str, float]], dict[str, Any] | None] | str
+
+
+def _read_one(run: StoredRun, n_bins: int, calibrators: tuple[str, ...], named: bool) -> ReadRun:
+    """One done run: (its runs.csv row, its RunLogits, its history, the fitted parameters
+    of each calibrator or None without a validation split), or why it cannot be read."""
+    try:
+        run.check()
+        row, logits = _run_row(run, n_bins, calibrators)
+        history = run.history()
+    except (OSError, RunFileError) as e:
+        return f"{e}; the next `lsexp sweep` trains it again"
+    params = None
+    if calibrators and logits.has_val:
+        params = {c: logits.fitted(c).params for c in calibrators}  # type: ignore[union-attr]
+    elif calibrators and named:
+        raise CalibrationError(
+            f"run {run.path.name} has no validation split, so no calibrator can be fitted; "
+            "set data.val_size > 0 and rerun the sweep, or leave out --calibrators"
+        )
+    return row, logits, history, params
+
+
+def _read_in_worker(args: tuple) -> ReadRun:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one BLAS thread per process: the processes are the threads
+        return _read_one(*args)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _read_all(
+    pending: list[tuple[AlphaGroup, StoredRun]],
+    n_bins: int,
+    calibrators: tuple[str, ...],
+    named: bool,
+    jobs: int | None,
+) -> list[ReadRun]:
+    jobs = available_cpus() if jobs is None else max(1, int(jobs))
+    jobs = min(jobs, len(pending))
+    args = [(run, n_bins, calibrators, named) for _, run in pending]
+    if jobs < 2 or len(pending) < PARALLEL_MIN_RUNS:
+        return [_read_one(*a) for a in args]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may hold BLAS or matplotlib threads a fork would copy.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        return list(pool.map(_read_in_worker, args, chunksize=max(1, len(args) // (4 * jobs))))
+
+
 def collect(
     sweep_dir: Path,
     interval: str = "t",
     n_bins: int | None = None,
     calibrators: tuple[str, ...] | None = None,
+    jobs: int | None = None,
 ) -> Report:
     """Read a sweep folder and compute per-run metrics and per-alpha groups.
+
+    The runs are independent: with `jobs` > 1 (default: the CPUs this process may use,
+    when there are at least `PARALLEL_MIN_RUNS` runs) they are read in that many worker
+    processes, each with one BLAS thread; the numbers are the same either way.
 
     `n_bins` (default: the config's eval.n_bins) sets every binned metric; it is a report
     setting, recomputed from the saved logits, never a reason to retrain. `calibrators`
@@ -403,6 +474,7 @@ def collect(
     n_bins = config.eval.n_bins
     groups: dict[float, AlphaGroup] = {}
     rows: list[dict[str, Any]] = []
+    pending: list[tuple[AlphaGroup, StoredRun]] = []  # done runs, read below
     other = 0
     for run in runs:
         if not same_settings(run.record, config):
@@ -419,27 +491,16 @@ def collect(
             rows.append({"alpha": run.alpha, "seed": run.seed, "status": run.status,
                          "run_dir": run.path.name})  # fmt: skip
             continue
-        try:
-            run.check()
-            row, logits = _run_row(run, n_bins, calibrators)
-            history = run.history()
-        except (OSError, RunFileError) as e:
-            reason = f"{e}; the next `lsexp sweep` trains it again"
-            notes.append(f"skipped {run.path.name}: {reason}")
-            unreadable.append(UnreadableRun(run.path, reason))
+        pending.append((g, run))
+    for (g, run), read in zip(pending, _read_all(pending, n_bins, calibrators, named, jobs),
+                              strict=True):  # fmt: skip
+        if isinstance(read, str):
+            notes.append(f"skipped {run.path.name}: {read}")
+            unreadable.append(UnreadableRun(run.path, read))
             continue
-        if calibrators and not logits.has_val:
-            if named:
-                raise CalibrationError(
-                    f"run {run.path.name} has no validation split, so no calibrator can be "
-                    "fitted; set data.val_size > 0 and rerun the sweep, or leave out "
-                    "--calibrators"
-                )
-        else:
-            fitted_params[run.path.name] = {
-                c: logits.fitted(c).params
-                for c in calibrators  # type: ignore[union-attr]
-            }
+        row, logits, history, params = read
+        if params is not None:
+            fitted_params[run.path.name] = params
         g.runs.append(row)
         g.logits.append(logits)
         g.histories.append(history)
