@@ -27,9 +27,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not realdata"
 
-# lsexp vs the naive DataLoader baseline on real Fashion-MNIST (needs dataset-fashion-mnist).
+# lsexp vs the naive DataLoader baseline on real Fashion-MNIST (needs dataset-fashion-mnist),
+# then the report's cost on a synthetic 200-run sweep with every report feature on.
 bench: setup
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/report_bench.py --json benchmarks/report_results.json
 
 lint: setup
 	$(VENV)/bin/ruff check .

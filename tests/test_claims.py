@@ -427,3 +427,38 @@ def test_claim11_fix_compares_the_p_norm_score_with_plain_cross_entropy_max_soft
     ]
     assert fix["estimate"] == pytest.approx(np.mean(d), rel=1e-12)
     assert "(AURC (max softmax))" in claims_markdown([c])
+
+
+def _same(x, y, path=""):
+    """Equal structures; floats to 1e-9 relative (one big matrix product sums in another
+    order than several small ones)."""
+    if isinstance(x, dict):
+        assert x.keys() == y.keys(), path
+        for k in x:
+            _same(x[k], y[k], f"{path}/{k}")
+    elif isinstance(x, list):
+        assert len(x) == len(y), path
+        for i, (p, q) in enumerate(zip(x, y, strict=True)):
+            _same(p, q, f"{path}[{i}]")
+    elif isinstance(x, float):
+        assert x == pytest.approx(y, rel=1e-9, abs=1e-300), path
+    else:
+        assert x == y, path
+
+
+@pytest.mark.parametrize("interval", ["combined", "bootstrap"])
+def test_every_verdict_is_the_same_with_one_bootstrap_per_sweep_as_with_one_per_pair(
+    interval, monkeypatch
+):
+    """The claims bootstrap every α at once where the seeds allow; the numbers must be
+    those of a bootstrap of each pair alone (the way before 2026-12-05)."""
+    from lsexp.analysis import claims as C
+
+    spec = {0.0: dict(acc=0.9, conf=0.95, ts_conf=0.9), 0.1: dict(acc=0.91, conf=0.85, ts_conf=0.9),
+            0.3: dict(acc=0.89, conf=0.8, ts_conf=0.88)}  # fmt: skip
+    runs = sweep(spec, n=800)
+    settings = ClaimSettings(interval=interval, n_boot=100)
+    grid = evaluate_claims(runs, K, settings=settings, schedule="cosine")
+    monkeypatch.setattr(C._Sweep, "_grid", lambda self, source, alphas, seeds: alphas)
+    pairs = evaluate_claims(runs, K, settings=settings, schedule="cosine")
+    _same(grid, pairs)

@@ -304,6 +304,20 @@ class _Sweep:
             )
         return self._boot[key]
 
+    def _grid(self, source: str, alphas: tuple[float, ...], seeds: list[int]) -> tuple[float, ...]:
+        """Every α of the sweep where all share these seeds (and, for "ts", have
+        temperature-scaled logits), else `alphas`. One bootstrap then serves every pair:
+        each run is scored once, and a pair's numbers are exactly those of a bootstrap of
+        that pair alone (the draws depend only on the seed, n_boot and the number of seeds
+        and examples; tests/test_claims.py checks it)."""
+        if self.common_seeds(*self.alphas) != seeds:
+            return alphas
+        if source == "ts" and not all(
+            r.logits_ts is not None for g in self.by_alpha.values() for r in g.values()
+        ):
+            return alphas
+        return tuple(self.alphas)
+
     def _bootstrappable(self, metric: str, alphas: tuple[float, ...], seeds: list[int]) -> bool:
         if self.settings.interval == "t" or metric not in self.stats or not seeds:
             return False
@@ -321,9 +335,7 @@ class _Sweep:
             return paired_t(per_seed)
         combined = self.settings.interval == "combined"
         source = self.stats[metric][0]
-        alphas: tuple[float, ...] = (a, b)
-        if source == "sel" and self.common_seeds(*self.alphas) == seeds:
-            alphas = tuple(self.alphas)  # one bootstrap for every pair: each run scored once
+        alphas = self._grid(source, (a, b), seeds)
         res = self._bootstrap(source, alphas, tuple(seeds), not combined)
         r = res[metric]
         return r.combined_difference(a, b) if combined else r.difference(a, b)
@@ -346,9 +358,7 @@ class _Sweep:
         ):
             return paired_t(per_seed)
         combined = self.settings.interval == "combined"
-        alphas: tuple[float, ...] = (a, b)
-        if source == "sel" and self.common_seeds(*self.alphas) == seeds:
-            alphas = tuple(self.alphas)
+        alphas = self._grid(source, (a, b), seeds)
         res = self._bootstrap(source, alphas, tuple(seeds), not combined)
         ra, rb = res[metric_a], res[metric_b]
         i, j = alphas.index(a), alphas.index(b)
@@ -364,10 +374,13 @@ class _Sweep:
         if not self._bootstrappable(metric, (a,), seeds) or len(seeds) < 2:
             return paired_t(values)
         combined = self.settings.interval == "combined"
-        r = self._bootstrap(self.stats[metric][0], (a,), tuple(seeds), not combined)[metric]
+        source = self.stats[metric][0]
+        alphas = self._grid(source, (a,), seeds)
+        r = self._bootstrap(source, alphas, tuple(seeds), not combined)[metric]
+        i = alphas.index(a)
         if combined:
-            return combined_difference(r.per_run[0], r.replicates[:, 0])
-        return bootstrap_difference(float(r.estimate[0]), r.replicates[:, 0], len(seeds))
+            return combined_difference(r.per_run[i], r.replicates[:, i])
+        return bootstrap_difference(float(r.estimate[i]), r.replicates[:, i], len(seeds))
 
     def method_of(self, d: Difference) -> str:
         return {
