@@ -293,12 +293,12 @@ def test_report_writes_claims_and_a_self_contained_page(finished):
     out, _ = finished
     write_report(out)
     claims = json.loads((out / "report" / "claims.json").read_text())
-    assert [c["id"] for c in claims] == [1, "2a", "2b", "2c", 3, 4, 5]
+    assert [c["id"] for c in claims] == [1, "2a", "2b", "2c", 3, 4, 5, 11]
     for c in claims:
         assert {"claim", "verdict", "rule"} <= set(c)
         assert c["verdict"] == "inconclusive"  # one seed: nothing can be concluded
     page = (out / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 7
+    assert page.count("data:image/png;base64,") == 9
     assert 'src="http' not in page and "Label smoothing improves calibration" in page
 
 
