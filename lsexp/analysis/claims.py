@@ -175,8 +175,8 @@ def _statistics(n_bins: int) -> dict[str, tuple[str, bs.Statistic]]:
         ),
         "ece_ts": ("ts", bs.ece_statistic(n_bins, "ece_ts")),
         "nll_ts": ("ts", bs.NLL.renamed("nll_ts")),
-        # Selective classification (claim 11): bootstrapped once over every α (see
-        # _Sweep.difference), as each run's AURC is the costliest statistic here.
+        # Selective classification (claim 11): each run's AURC under resampling is the
+        # costliest statistic here (selective.WeightedAURC); _Sweep._grid scores it once.
         "sel_msp_aurc": ("sel", bs.aurc_statistic("msp", "sel_msp_aurc")),
         "sel_pnorm_aurc": ("sel", bs.aurc_statistic("pnorm", "sel_pnorm_aurc")),
     }
@@ -307,9 +307,9 @@ class _Sweep:
     def _grid(self, source: str, alphas: tuple[float, ...], seeds: list[int]) -> tuple[float, ...]:
         """Every α of the sweep where all share these seeds (and, for "ts", have
         temperature-scaled logits), else `alphas`. One bootstrap then serves every pair:
-        each run is scored once, and a pair's numbers are exactly those of a bootstrap of
-        that pair alone (the draws depend only on the seed, n_boot and the number of seeds
-        and examples; tests/test_claims.py checks it)."""
+        each run is scored once, and a pair's numbers are those of a bootstrap of that pair
+        alone up to rounding (the draws depend only on the seed, n_boot and the number of
+        seeds and examples; tests/test_claims.py checks it to 1e-9)."""
         if self.common_seeds(*self.alphas) != seeds:
             return alphas
         if source == "ts" and not all(

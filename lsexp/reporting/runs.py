@@ -227,7 +227,7 @@ METRICS.append(
 )  # fmt: skip
 
 
-# Selective classification (summary.md table 6; index.html table 7): per confidence score,
+# Selective classification (summary.md and index.html "Selective classification"): per score,
 # the numbers of `analysis.selective.RiskCoverage`, in % (coverage at a risk: higher is
 # better; the areas: lower).
 SELECTIVE_COLUMNS = (
@@ -246,7 +246,7 @@ METRICS += [
     for key, header, better, dec in SELECTIVE_COLUMNS
 ]  # fmt: skip
 
-# Metrics after each post-hoc calibrator (summary.md table 5, calibrators.csv): the panel of
+# Metrics after each post-hoc calibrator ("Post-hoc calibrators", calibrators.csv): the panel of
 # `posthoc.calibrated_metrics`, per calibrator chosen with `lsexp report --calibrators`.
 POSTHOC_COLUMNS = (
     ("accuracy", "accuracy (%)", "max", 100, 2),
