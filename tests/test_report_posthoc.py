@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -165,3 +167,18 @@ def test_a_calibrator_error_in_a_worker_process_is_the_same_one_line(tmp_path, m
     monkeypatch.setattr(runs, "PARALLEL_MIN_RUNS", 2)
     with pytest.raises(CalibrationError, match="needs at least 100 validation examples"):
         runs.collect(out, calibrators=("ms",), jobs=2)
+
+
+def test_a_script_without_a_main_guard_can_collect_in_worker_processes(swept, tmp_path):
+    """Library use: a plain script calling `collect` at top level, with workers."""
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "from lsexp.reporting import runs\n"
+        "runs.PARALLEL_MIN_RUNS = 2\n"
+        f"rep = runs.collect({str(swept)!r}, jobs=2)\n"
+        "print(len(rep.run_rows))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "4"

@@ -334,6 +334,14 @@ class RiskCoverage:
         """
         return self.aurc - self.oracle_aurc
 
+    def summary(self, targets: Iterable[float] = RISK_TARGETS) -> dict[str, float]:
+        """aurc, augrc, eaurc, oracle_aurc and coverage_at_{100 t:g}pct_risk per target."""
+        out = {"aurc": self.aurc, "augrc": self.augrc, "eaurc": self.eaurc,
+               "oracle_aurc": self.oracle_aurc}  # fmt: skip
+        for t in targets:
+            out[f"coverage_at_{100 * float(t):g}pct_risk"] = self.coverage_at_risk(t)
+        return out
+
     def coverage_at_risk(self, target: float) -> float:
         """Largest coverage whose selective risk is at most ``target``.
 
@@ -429,11 +437,7 @@ def selective_metrics(
     """
     z = _logits_k2(logits)
     y = _as_labels(labels, *z.shape)
-    rc = risk_coverage(confidence_scores(z, score), z.argmax(axis=1) == y)
-    out = {"aurc": rc.aurc, "augrc": rc.augrc, "eaurc": rc.eaurc, "oracle_aurc": rc.oracle_aurc}
-    for t in targets:
-        out[f"coverage_at_{100 * float(t):g}pct_risk"] = rc.coverage_at_risk(t)
-    return out
+    return risk_coverage(confidence_scores(z, score), z.argmax(axis=1) == y).summary(targets)
 
 
 # ---------------------------------------------------------------------------------------

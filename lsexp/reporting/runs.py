@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -48,6 +49,7 @@ class RunLogits:
         self._fitted: dict[str, Fitted | None] = {}
         self._posthoc: dict[str, dict[str, float]] = {}
         self._selective: dict[str, selective.RiskCoverage] = {}
+        self._selective_summary: dict[str, dict[str, float]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Fitted calibrators hold closures (not picklable); their numbers are already in
@@ -83,10 +85,10 @@ class RunLogits:
         return self._selective[score]
 
     def selective_value(self, score: str, key: str) -> float:
-        rc = self.risk_coverage(score)
-        if key.startswith("coverage_at_"):
-            return rc.coverage_at_risk(float(key.split("_")[2].removesuffix("pct")) / 100)
-        return float(getattr(rc, key))
+        """One number of `RiskCoverage.summary` (aurc, coverage_at_1pct_risk, ...)."""
+        if score not in self._selective_summary:
+            self._selective_summary[score] = self.risk_coverage(score).summary()
+        return self._selective_summary[score][key]
 
     @property
     def has_val(self) -> bool:
@@ -434,8 +436,11 @@ def _read_all(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn, not fork: the parent may hold BLAS or matplotlib threads a fork would copy.
-    ctx = multiprocessing.get_context("spawn")
+    # fork on Linux: spawn re-runs the caller's __main__ script in every worker, so a
+    # script calling lsexp without an `if __name__ == "__main__":` guard would break. The
+    # parent has drawn nothing yet (figures come after collect), and numpy's BLAS re-forms
+    # its thread pool after a fork; the workers use one BLAS thread each.
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         return list(pool.map(_read_in_worker, args, chunksize=max(1, len(args) // (4 * jobs))))
 
@@ -451,7 +456,8 @@ def collect(
 
     The runs are independent: with `jobs` > 1 (default: the CPUs this process may use,
     when there are at least `PARALLEL_MIN_RUNS` runs) they are read in that many worker
-    processes, each with one BLAS thread; the numbers are the same either way.
+    processes (forked on Linux), each with one BLAS thread; the numbers are the same
+    either way.
 
     `n_bins` (default: the config's eval.n_bins) sets every binned metric; it is a report
     setting, recomputed from the saved logits, never a reason to retrain. `calibrators`
