@@ -20,6 +20,7 @@ from lsexp.training.objectives import (
     focal_loss,
     mixed_cross_entropy,
 )
+from tests.test_objectives import make_batch
 
 NUM_CLASSES = (2, 10, 100)
 GAMMAS = (0.0, 0.5, 1.0, 2.0, 3.0, 10.0)
@@ -133,15 +134,6 @@ def mukhoti_focal(logits: torch.Tensor, targets: torch.Tensor, gamma: float, ada
 
 
 # ---------------------------------------------------------------- batches
-
-
-def make_batch(
-    batch: int, k: int, scale: float = 3.0, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(batch, k, generator=gen) * scale
-    targets = torch.randint(0, k, (batch,), generator=gen)
-    return logits, targets
 
 
 def extreme_batch(k: int, seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

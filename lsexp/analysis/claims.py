@@ -327,25 +327,12 @@ class _Sweep:
 
     def difference(self, metric: str, a: float, b: float) -> Difference:
         """metric(a) − metric(b), paired by seed, with the settings' interval method."""
-        seeds = self.common_seeds(a, b)
-        per_seed = [
-            self.by_alpha[a][s].value(metric) - self.by_alpha[b][s].value(metric) for s in seeds
-        ]
-        if not self._bootstrappable(metric, (a, b), seeds) or len(seeds) < 2:
-            return paired_t(per_seed)
-        combined = self.settings.interval == "combined"
-        source = self.stats[metric][0]
-        alphas = self._grid(source, (a, b), seeds)
-        res = self._bootstrap(source, alphas, tuple(seeds), not combined)
-        r = res[metric]
-        return r.combined_difference(a, b) if combined else r.difference(a, b)
+        return self.cross_difference(metric, a, metric, b)
 
     def cross_difference(self, metric_a: str, a: float, metric_b: str, b: float) -> Difference:
         """metric_a(a) − metric_b(b), paired by seed: two statistics of one bootstrap source
         (e.g. the AURC of one score at α against another score's at α = 0), on the same
         resampled examples, with the settings' interval method."""
-        if metric_a == metric_b:
-            return self.difference(metric_a, a, b)
         seeds = self.common_seeds(a, b)
         per_seed = [
             self.by_alpha[a][s].value(metric_a) - self.by_alpha[b][s].value(metric_b) for s in seeds
@@ -512,6 +499,17 @@ def _inconclusive(
 ) -> dict[str, Any]:
     return _claim(sw, cid, text, INCONCLUSIVE, rule, reason, test=test, margin=margin,
                   decisions=[], evidence=evidence or [], key=_DASH)  # fmt: skip
+
+
+def _without_zero_or_default(
+    sw: _Sweep, cid: int | str, text: str, rule: str, test: str
+) -> dict[str, Any]:
+    """The inconclusive verdict of a claim that compares α = 0 with α = 0.1 when the
+    sweep lacks one of them."""
+    missing = "α=0" if sw.find(0.0) is None else f"α={DEFAULT_ALPHA:g}"
+    return _inconclusive(
+        cid, text, rule, f"Inconclusive: the sweep has no {missing}.", sw, test, "0"
+    )
 
 
 def _alphas_with(rows: Sequence[dict[str, Any]], verdict: str) -> list[float]:
@@ -720,10 +718,7 @@ def _claim2(
     test = "superiority (one-sided, level 0.025), margin 0"
     zero, default = sw.find(0.0), sw.find(DEFAULT_ALPHA)
     if zero is None or default is None:
-        missing = "α=0" if zero is None else f"α={DEFAULT_ALPHA:g}"
-        return _inconclusive(
-            cid, text, rule, f"Inconclusive: the sweep has no {missing}.", sw, test, "0"
-        )
+        return _without_zero_or_default(sw, cid, text, rule, test)
     if metric_set[0] == "ece_ts" and not all(
         r.logits_ts is not None for g in sw.by_alpha.values() for r in g.values()
     ):
@@ -1056,10 +1051,7 @@ def _claim11(sw: _Sweep) -> dict[str, Any]:
     test = "superiority (one-sided, level 0.025), margin 0"
     zero, default = sw.find(0.0), sw.find(DEFAULT_ALPHA)
     if zero is None or default is None:
-        missing = "α=0" if zero is None else f"α={DEFAULT_ALPHA:g}"
-        return _inconclusive(
-            cid, text, rule, f"Inconclusive: the sweep has no {missing}.", sw, test, "0"
-        )
+        return _without_zero_or_default(sw, cid, text, rule, test)
     positive = [a for a in sw.alphas if a > _TOL]
 
     def rows_for(metric: str, role: str) -> tuple[list[Decision], list[dict[str, Any]]]:

@@ -489,6 +489,29 @@ def _dodges(n: int, step: float = 3.0) -> list[float]:
     return [step * (i - (n - 1) / 2) for i in range(n)]
 
 
+def _draw_metrics(ax, report: Report, series: list[tuple[str, str]], scale: float,
+                  ylabel: str, step: float) -> str:  # fmt: skip
+    """One metric-vs-α series per (runs.csv key, legend label), each in its own
+    SERIES_STYLES entry and shifted `step` points from the next; returns what the error
+    bars are, in words."""
+    dodge = _dodges(len(series), step)
+    bars = ""
+    for i, (key, label) in enumerate(series):
+        s = metric_series(report, key, scale)
+        bars = bars or s.bars
+        plots.metric_vs_alpha(ax, s.alphas, s.mean, s.low, s.high, ylabel=ylabel, label=label,
+                              style=SERIES_STYLES[i % len(SERIES_STYLES)],
+                              dodge_pt=dodge[i])  # fmt: skip
+    return bars
+
+
+def _seeds_and_bars(report: Report, bars: str) -> tuple[str, str]:
+    """('mean over n = 3 seeds per α', 'error bars: ...') for a figure's title."""
+    n = np.array([len(g.runs) for g in _done_groups(report)])
+    seeds = _seeds_words(report, n) or "mean over seeds"
+    return seeds, f"error bars: {bars}" if bars else "no error bars"
+
+
 def figure_calibrators(report: Report):
     """Accuracy, NLL, ECE and Brier against α, one series per post-hoc calibrator ('none':
     the model as trained), each with the report's interval over seeds."""
@@ -501,25 +524,18 @@ def figure_calibrators(report: Report):
     labels = {"none": "none (as trained)"} | {c: f"{c}: {CALIBRATORS[c].label}"
                                              for c in report.calibrators}  # fmt: skip
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.4), layout="constrained")
-    dodge = _dodges(len(names), 3.0 if len(names) > 3 else 4.0)
     n_bins = report.config.eval.n_bins
     bars = ""
     for ax, (key, ylabel, scale) in zip(axes.flat, POSTHOC_PANELS, strict=True):
-        for i, c in enumerate(names):
-            s = metric_series(report, key if c == "none" else posthoc_key(c, key), scale)
-            bars = bars or s.bars
-            plots.metric_vs_alpha(ax, s.alphas, s.mean, s.low, s.high,
-                                  ylabel=ylabel.format(n_bins=n_bins), label=labels[c],
-                                  style=SERIES_STYLES[i % len(SERIES_STYLES)],
-                                  dodge_pt=dodge[i])  # fmt: skip
+        series = [(key if c == "none" else posthoc_key(c, key), labels[c]) for c in names]
+        bars = _draw_metrics(ax, report, series, scale, ylabel.format(n_bins=n_bins),
+                             3.0 if len(names) > 3 else 4.0)  # fmt: skip
     # ECE spans two orders of magnitude (a smoothed model as trained vs calibrated): log y.
     plots.log_y(axes.flat[2])
     handles, texts = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=3, fontsize=plots.SMALL,
                frameon=False, handlelength=3)  # fmt: skip
-    n = np.array([len(g.runs) for g in _done_groups(report)])
-    seeds = _seeds_words(report, n) or "mean over seeds"
-    bars_words = f"error bars: {bars}" if bars else "no error bars"
+    seeds, bars_words = _seeds_and_bars(report, bars)
     fig.suptitle(f"Post-hoc calibrators, fitted on each run's validation split, applied to "
                  f"its test split. {_title(report)}\n{seeds}; {bars_words}; series drawn a few "
                  "points apart sideways", fontsize=9)  # fmt: skip
@@ -571,19 +587,11 @@ def figure_risk_coverage(report: Report):
     handles, texts = axes[0].get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=min(len(texts), 7),
                fontsize=plots.SMALL, frameon=False, handlelength=3)  # fmt: skip
-    dodge = _dodges(len(SCORES), 4.0)
-    bars = ""
-    for i, score in enumerate(SCORES):
-        s = metric_series(report, f"sel_{score}_aurc", 100)
-        bars = bars or s.bars
-        plots.metric_vs_alpha(axes[2], s.alphas, s.mean, s.low, s.high, ylabel="test AURC (%)",
-                              label=SCORES[score].label, style=SERIES_STYLES[i],
-                              dodge_pt=dodge[i])  # fmt: skip
+    series = [(f"sel_{score}_aurc", SCORES[score].label) for score in SCORES]
+    bars = _draw_metrics(axes[2], report, series, 100, "test AURC (%)", 4.0)
     plots.legend_below(axes[2], ncol=1)
     axes[2].set_title("(c) AURC of each score (lower is better)", fontsize=10)
-    n = np.array([len(g.runs) for g in _done_groups(report)])
-    seeds = _seeds_words(report, n) or "mean over seeds"
-    bars_words = f"error bars: {bars}" if bars else "no error bars"
+    seeds, bars_words = _seeds_and_bars(report, bars)
     fig.suptitle(f"Selective classification, test split. {_title(report)}\n(a, b): risk after "
                  f"accepting the most confident share of examples, {seeds};\ny-axis fitted to "
                  f"coverage ≥ {RC_MIN_COVERAGE:.0%} (below it a handful of examples set the "

@@ -154,6 +154,15 @@ def _md(cell: Cell | str) -> str:
     return f"{mean} ± {cell.spread}" if cell.spread else mean
 
 
+def _pipe_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown pipe table, one line per row."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in body),
+    ]
+
+
 def _md_table(groups: list[AlphaGroup], columns: list[Column], ci_after: set[str]) -> list[str]:
     header = ["α", "n (div/fail)"]
     body: list[list[str]] = [[f"{g.alpha:g}", _runs_text(g)] for g in groups]
@@ -166,11 +175,7 @@ def _md_table(groups: list[AlphaGroup], columns: list[Column], ci_after: set[str
             header.append("95% CI")
             for row, text in zip(body, _ci_cells(groups, col, cells), strict=True):
                 row.append(text.replace("-", "−"))
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in body),
-    ]
+    return _pipe_table(header, body)
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,11 +238,7 @@ def _block_md(groups: list[AlphaGroup], blocks: list[Block], first: str,
                 if j in ci_after:
                     row.append(ci[i].replace("-", "−"))
             body.append(row)
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row) + " |" for row in body),
-    ]
+    return _pipe_table(header, body)
 
 
 def _block_html(groups: list[AlphaGroup], blocks: list[Block], first: str, title: str,
