@@ -411,38 +411,57 @@ def _print_plan(config, target, plan, states, retry_failed) -> None:
     from lsexp.running.sweep import is_pending
 
     table = Table(title=f"plan for {config.name} -> {target}")
-    for col in ("alpha", "seed", "run", "state"):
+    for col in (_setting_header(plan), "seed", "run", "state"):
         table.add_column(col)
     n_todo = 0
     for s in plan:
         state = states[s.run_id].status
         if is_pending(state, retry_failed):
             state, n_todo = "would train", n_todo + 1
-        table.add_row(f"{s.alpha:g}", str(s.seed), s.dirname, state)
+        table.add_row(_setting(s, plan), str(s.seed), s.dirname, state)
     out.print(table)
     out.print(f"{len(plan)} runs, {n_todo} would train (dry run: nothing written)")
 
 
+def _setting_header(specs) -> str:
+    """ "alpha" for a sweep of label smoothing alone (as always), else "setting"."""
+    return "alpha" if all(s.objective == "label_smoothing" for s in specs) else "setting"
+
+
+def _setting(spec, specs) -> str:
+    return f"{spec.alpha:g}" if _setting_header(specs) == "alpha" else spec.arm_label
+
+
 def _print_summary(result) -> None:
+    from lsexp.results.store import spec_order
+    from lsexp.running.sweep import WAITING_FOR_TEACHER
+
     table = Table(title=f"sweep results in {result.out_dir}")
-    for col in ("alpha", "seed", "status", "accuracy", "nll", "ece", "seconds"):
-        table.add_column(col, justify="right" if col not in ("status",) else "left")
-    for o in sorted(result.outcomes, key=lambda o: (o.spec.alpha, o.spec.seed)):
+    specs = [o.spec for o in result.outcomes]
+    for col in (_setting_header(specs), "seed", "status", "accuracy", "nll", "ece", "seconds"):
+        table.add_column(col, justify="left" if col in ("status", "setting") else "right")
+    for o in sorted(result.outcomes, key=lambda o: spec_order(o.spec)):
         s = o.summary
 
         def num(key: str, digits: int = 4, s=s) -> str:
             return f"{s[key]:.{digits}f}" if key in s else "—"
 
-        table.add_row(f"{o.spec.alpha:g}", str(o.spec.seed), o.status, num("accuracy"),
+        table.add_row(_setting(o.spec, specs), str(o.spec.seed), o.status, num("accuracy"),
                       num("nll"), num("ece"), num("seconds", 1))  # fmt: skip
     out.print(table)
+    waiting = sum(o.status == WAITING_FOR_TEACHER for o in result.outcomes)
     trained = sum(not o.status.startswith("skipped") and o.status != "pending"
-                  for o in result.outcomes)  # fmt: skip
+                  for o in result.outcomes) - waiting  # fmt: skip
     claimed = sum(o.status == "skipped-claimed" for o in result.outcomes)
     pending = sum(o.status == "pending" for o in result.outcomes)
-    finished = len(result.outcomes) - trained - claimed - pending
+    finished = len(result.outcomes) - trained - claimed - pending - waiting
     by_others = f", {claimed} being trained by another worker" if claimed else ""
     not_done = f", {pending} not trained (stopped early)" if pending else ""
+    if waiting:
+        not_done += (
+            f", {waiting} student(s) waiting for a teacher that is not trained yet "
+            "(run the same command again once it is)"
+        )
     usable = sum(o.status in ("done", "skipped-done") for o in result.outcomes)
     then = (f"Next: lsexp report {result.out_dir}" if usable else
             "No run is finished yet: run the same command again to train them.")  # fmt: skip
@@ -627,7 +646,8 @@ def status(
                 running_now = state.status == "pending" and (
                     s.run_id == running or store.claim_holder(s)
                 )
-                runs.append({"alpha": s.alpha, "seed": s.seed, "run": s.dirname,
+                runs.append({"alpha": s.alpha, "objective": s.objective, "setting": s.arm_label,
+                             "seed": s.seed, "run": s.dirname,
                              "status": "running" if running_now else state.status})  # fmt: skip
             report_data.append({"sweep": str(d), "name": config.name, "runs": runs})
     if as_json:
@@ -635,10 +655,12 @@ def status(
         return
     for item in report_data:
         table = Table(title=f"{item['name']} ({item['sweep']})")
-        for col in ("alpha", "seed", "status", "run"):
+        ls_only = all(r["objective"] == "label_smoothing" for r in item["runs"])
+        for col in ("alpha" if ls_only else "setting", "seed", "status", "run"):
             table.add_column(col)
         for r in item["runs"]:
-            table.add_row(f"{r['alpha']:g}", str(r["seed"]), r["status"], r["run"])
+            shown = f"{r['alpha']:g}" if ls_only else r["setting"]
+            table.add_row(shown, str(r["seed"]), r["status"], r["run"])
         out.print(table)
         counts: dict[str, int] = {}
         for r in item["runs"]:

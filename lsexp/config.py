@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -143,24 +142,142 @@ class TrainConfig(_Strict):
         return self
 
 
-class SweepGrid(_Strict):
-    alpha: tuple[Strength, ...] = Field(description="Label-smoothing strengths, each in [0, 1).")
-    seeds: tuple[Seed, ...] = Field(description="Seeds; same seed = same init and data order.")
+def _check_strengths(name: str, v: tuple[float, ...] | None) -> tuple[float, ...] | None:
+    """A strength list of objective `name`: not empty, each in its range, no repeats."""
+    from lsexp.training.objectives import OBJECTIVES
 
-    @field_validator("alpha")
-    @classmethod
-    def _alpha_valid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v:
-            raise ValueError("alpha list is empty; give at least one value, e.g. [0, 0.1]")
-        for a in v:
-            if not math.isfinite(a) or not 0 <= a < 1:
-                raise ValueError(
-                    f"alpha must be in [0, 1) (alpha=1 asks for the uniform distribution), got {a}"
-                )
-        dup = sorted({a for a in v if v.count(a) > 1})
-        if dup:
-            raise ValueError(f"duplicate alpha values: {dup}")
+    if v is None:
         return v
+    objective = OBJECTIVES[name]
+    if not v:
+        example = ", ".join(f"{x:g}" for x in objective.default_grid)
+        raise ValueError(f"{name} list is empty; give at least one value, e.g. [{example}] (or "
+                         "leave the key out)")  # fmt: skip
+    for value in v:
+        if name == "label_smoothing" and not 0 <= value < 1:
+            raise ValueError(
+                f"alpha must be in [0, 1) (alpha=1 asks for the uniform distribution), got {value}"
+            )
+        problem = objective.check_strength(value)
+        if problem:
+            raise ValueError(problem)
+    dup = sorted({a for a in v if v.count(a) > 1})
+    if dup:
+        what = "alpha" if name == "label_smoothing" else f"{name}"
+        raise ValueError(f"duplicate {what} values: {dup}")
+    return v
+
+
+Strengths = tuple[Strength, ...] | None
+
+
+class Arm(BaseModel):
+    """One trained setting of a sweep: an objective at one strength (or, for distillation,
+    with one teacher), trained once per seed."""
+
+    model_config = ConfigDict(frozen=True)
+    objective: str
+    strength: float
+    teacher: tuple[str, float] | None = None  # distillation: the teacher's (objective, strength)
+
+    @property
+    def key(self) -> tuple[str, float, tuple[str, float] | None]:
+        return (self.objective, self.strength, self.teacher)
+
+
+BASELINE = ("label_smoothing", 0.0)  # plain cross-entropy: strength 0 of any objective
+
+
+def baseline_of(objective: str, strength: float) -> tuple[str, float]:
+    """(objective, strength), or the shared baseline BASELINE when it is plain
+    cross-entropy (strength 0 of label smoothing, focal, confidence penalty, mixup, CutMix)."""
+    from lsexp.training.objectives import OBJECTIVES
+
+    if strength == 0 and OBJECTIVES[objective].has_baseline_at_zero:
+        return BASELINE
+    return (objective, float(strength))
+
+
+class DistillationGrid(_Strict):
+    """`sweep.distillation`: students trained on teachers of the same sweep (Hinton et al.
+    2015). Each teacher is named by objective and strength, e.g. {label_smoothing: 0.1};
+    student seed s learns from teacher seed s."""
+
+    teachers: tuple[dict[str, Strength], ...] = Field(
+        description="Teachers, each {objective: strength} of a run of this sweep."
+    )
+    temperature: float = _float(default=4.0, gt=0, le=100, description="Softmax temperature τ.")
+    hard_weight: float = _float(
+        default=0.1, ge=0, le=1, description="Weight of the hard-label cross-entropy term."
+    )
+    model: ModelConfig | None = Field(
+        default=None, description="The student's model; default the sweep's model."
+    )
+
+    @field_validator("teachers")
+    @classmethod
+    def _teachers_valid(cls, v: tuple[dict[str, float], ...]) -> tuple[dict[str, float], ...]:
+        from lsexp.training.objectives import GRID_OBJECTIVES, OBJECTIVES
+
+        if not v:
+            raise ValueError("teachers list is empty; name at least one, e.g. "
+                             "[{label_smoothing: 0}, {label_smoothing: 0.1}]")  # fmt: skip
+        seen: list[tuple[str, float]] = []
+        for item in v:
+            if len(item) != 1:
+                raise ValueError(
+                    f"each teacher is one {{objective: strength}} pair, e.g. "
+                    f"{{label_smoothing: 0.1}}; got {dict(item)}"
+                )
+            ((name, strength),) = item.items()
+            if name not in GRID_OBJECTIVES:
+                close = difflib.get_close_matches(name, GRID_OBJECTIVES, n=1, cutoff=0.6)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"teacher objective '{name}' is unknown{hint}; known: "
+                                 f"{', '.join(GRID_OBJECTIVES)}")  # fmt: skip
+            problem = OBJECTIVES[name].check_strength(strength)
+            if problem:
+                raise ValueError(f"teacher {{{name}: {strength:g}}}: {problem}")
+            key = baseline_of(name, strength)
+            if key in seen:
+                raise ValueError(f"duplicate teacher {{{name}: {strength:g}}}")
+            seen.append(key)
+        return v
+
+    def teacher_keys(self) -> list[tuple[str, float]]:
+        return [baseline_of(*next(iter(t.items()))) for t in self.teachers]
+
+
+class SweepGrid(_Strict):
+    """What a sweep trains: each objective's strengths (and the distillation teachers),
+    each trained once per seed. `alpha` is label smoothing's list under its old name."""
+
+    seeds: tuple[Seed, ...] = Field(description="Seeds; same seed = same init and data order.")
+    alpha: Strengths = Field(
+        default=None, description="Label-smoothing strengths, each in [0, 1) (= label_smoothing)."
+    )
+    label_smoothing: Strengths = Field(default=None, description="Label-smoothing strengths α.")
+    focal: Strengths = Field(default=None, description="Focal-loss γ values, in [0, 10].")
+    focal_adaptive: Strengths = Field(
+        default=None, description="FLSD-53 (sample-dependent γ): the single value [53]."
+    )
+    confidence_penalty: Strengths = Field(
+        default=None, description="Confidence-penalty β values, in [0, 10]."
+    )
+    mixup: Strengths = Field(default=None, description="mixup Beta(a, a) parameters, in [0, 10].")
+    cutmix: Strengths = Field(default=None, description="CutMix Beta(a, a) parameters, in [0, 10].")
+    distillation: DistillationGrid | None = Field(
+        default=None, description="Students of teachers trained in this sweep."
+    )
+
+    @field_validator("alpha", "label_smoothing", "focal", "focal_adaptive",
+                     "confidence_penalty", "mixup", "cutmix")  # fmt: skip
+    @classmethod
+    def _strengths_valid(cls, v: tuple[float, ...] | None, info) -> tuple[float, ...] | None:
+        name = "label_smoothing" if info.field_name == "alpha" else info.field_name
+        if v is not None and not v and info.field_name == "alpha":
+            raise ValueError("alpha list is empty; give at least one value, e.g. [0, 0.1]")
+        return _check_strengths(name, v)
 
     @field_validator("seeds")
     @classmethod
@@ -173,6 +290,59 @@ class SweepGrid(_Strict):
         if dup:
             raise ValueError(f"duplicate seeds: {dup}")
         return v
+
+    @model_validator(mode="after")
+    def _something_to_train(self) -> SweepGrid:
+        if self.alpha is not None and self.label_smoothing is not None:
+            raise ValueError("alpha and label_smoothing both list label-smoothing strengths; "
+                             "keep one of them")  # fmt: skip
+        if not any(getattr(self, name) is not None for name in _grid_names()):
+            raise ValueError(
+                "nothing to train: list label-smoothing strengths (alpha: [0, 0.1]) or another "
+                f"objective's ({', '.join(_grid_names()[1:])})"
+            )
+        return self
+
+    @property
+    def ls_strengths(self) -> tuple[float, ...]:
+        """Label smoothing's α values, as listed (under `alpha` or `label_smoothing`)."""
+        return self.alpha if self.alpha is not None else (self.label_smoothing or ())
+
+    def strengths(self, objective: str) -> tuple[float, ...]:
+        if objective == "label_smoothing":
+            return self.ls_strengths
+        return getattr(self, objective, None) or ()
+
+    def arms(self) -> list[Arm]:
+        """Every (objective, strength) the sweep trains, in plan order: label smoothing as
+        listed, then each other objective (strength 0 of any of them is the shared
+        plain-cross-entropy baseline, trained once, as label smoothing at α = 0, which is
+        added whenever another objective is swept), then the distillation students."""
+        from lsexp.training.objectives import GRID_OBJECTIVES
+
+        keys: list[tuple[str, float]] = [("label_smoothing", float(a)) for a in self.ls_strengths]
+        others = [o for o in GRID_OBJECTIVES if o != "label_smoothing" and self.strengths(o)]
+        if (others or self.distillation) and BASELINE not in keys:
+            keys.append(BASELINE)
+        for name in others:
+            for strength in self.strengths(name):
+                key = baseline_of(name, strength)
+                if key not in keys:
+                    keys.append(key)
+        arms = [Arm(objective=o, strength=s) for o, s in keys]
+        if self.distillation is not None:
+            arms += [Arm(objective="distillation", strength=0.0, teacher=t)
+                     for t in self.distillation.teacher_keys()]  # fmt: skip
+        return arms
+
+    def objectives(self) -> list[str]:
+        """The objectives swept, in plan order (the baseline counted as label smoothing)."""
+        return list(dict.fromkeys(a.objective for a in self.arms()))
+
+
+def _grid_names() -> tuple[str, ...]:
+    return ("alpha", "label_smoothing", "focal", "focal_adaptive", "confidence_penalty",
+            "mixup", "cutmix", "distillation")  # fmt: skip
 
 
 class EvalConfig(_Strict):
@@ -277,8 +447,72 @@ def normalize_identity(identity: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_identity(config: SweepConfig, alpha: float, seed: int) -> dict[str, Any]:
-    return {**config.identity(), "alpha": float(alpha), "seed": int(seed)}
+def run_identity(config: SweepConfig, arm: Arm | float, seed: int) -> dict[str, Any]:
+    """What one run computes: the config's identity plus the run's own keys.
+
+    Label smoothing (and the shared baseline) adds {"alpha", "seed"}, as every run made
+    before other objectives existed, so their ids never change. Another objective adds
+    {"objective", "strength", "seed"}; a distillation student {"objective", "teacher" (the
+    teacher run's id), "distillation" (τ, hard-label weight, the student's model), "seed"}.
+    A bare number is a label-smoothing α.
+    """
+    if not isinstance(arm, Arm):
+        arm = Arm(objective="label_smoothing", strength=float(arm))
+    base = config.identity()
+    if arm.objective == "label_smoothing":
+        return {**base, "alpha": float(arm.strength), "seed": int(seed)}
+    if arm.objective != "distillation":
+        return {**base, "objective": arm.objective, "strength": float(arm.strength),
+                "seed": int(seed)}  # fmt: skip
+    assert arm.teacher is not None and config.sweep.distillation is not None
+    d = config.sweep.distillation
+    teacher = Arm(objective=arm.teacher[0], strength=arm.teacher[1])
+    return {
+        **base,
+        "objective": "distillation",
+        "teacher": stable_hash(run_identity(config, teacher, seed)),
+        "distillation": {"temperature": d.temperature, "hard_weight": d.hard_weight,
+                         "model": student_model(config).model_dump(mode="json")},
+        "seed": int(seed),
+    }  # fmt: skip
+
+
+# The keys `run_identity` adds to the config's identity, one run's own.
+RUN_KEYS = ("alpha", "seed", "objective", "strength", "teacher", "distillation")
+
+
+def student_model(config: SweepConfig) -> ModelConfig:
+    """The model of the sweep's distillation students (the sweep's model by default)."""
+    d = config.sweep.distillation
+    return d.model if d is not None and d.model is not None else config.model
+
+
+def cross_problems(config: SweepConfig) -> list[tuple[Path_, str]]:
+    """Problems only the whole config shows, each with the key path it is about."""
+    problems: list[tuple[Path_, str]] = []
+    d = config.sweep.distillation
+    if d is None:
+        return problems
+    trained = {a.key[:2] for a in config.sweep.arms() if a.objective != "distillation"}
+    for i, (item, key) in enumerate(zip(d.teachers, d.teacher_keys(), strict=True)):
+        if key not in trained:
+            ((name, strength),) = item.items()
+            where = "alpha" if name == "label_smoothing" and config.sweep.alpha else name
+            problems.append((
+                ("sweep", "distillation", "teachers", i),
+                f"teacher {{{name}: {strength:g}}} is not trained by this sweep; add {strength:g} "
+                f"to sweep.{where}, or name a teacher that is",
+            ))  # fmt: skip
+    student = student_model(config)
+    if config.train.recipe == "airbench94" and student.name != "airbench":
+        problems.append(
+            (
+                ("sweep", "distillation", "model", "name"),
+                f"recipe airbench94 trains only model airbench, got student model "
+                f"'{student.name}'; use the airbench model or train.recipe: standard",
+            )
+        )
+    return problems
 
 
 def stable_hash(obj: Any, length: int = 12) -> str:
@@ -420,6 +654,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, str
 # ---------------------------------------------------------------------------------------
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "sweep.distillation": DistillationGrid,
     "data": DataConfig,
     "model": ModelConfig,
     "train": TrainConfig,
@@ -433,6 +668,8 @@ def _known_keys(path: Path_) -> list[str]:
         return list(SweepConfig.model_fields)
     if len(path) == 2 and path[0] in _SECTION_MODELS:
         return list(_SECTION_MODELS[str(path[0])].model_fields)
+    if len(path) == 3 and f"{path[0]}.{path[1]}" in _SECTION_MODELS:
+        return list(_SECTION_MODELS[f"{path[0]}.{path[1]}"].model_fields)
     return []
 
 
@@ -493,10 +730,17 @@ def validate(data: Any, where: str, index: _LineIndex | None = None, origin=None
             ]
         )
     try:
-        return SweepConfig.model_validate(data)
+        config = SweepConfig.model_validate(data)
     except ValidationError as e:
         problems = [_format_error(err, where, index, origin) for err in e.errors()]
         raise ConfigError(problems) from None
+    problems = [
+        _format_error({"loc": loc, "type": "value_error", "msg": msg}, where, index, origin)
+        for loc, msg in cross_problems(config)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> SweepConfig:

@@ -31,7 +31,7 @@ from lsexp.analysis.metrics import optimal_logit_gap
 from lsexp.analysis.selective import selective_metrics
 
 K = 10
-IDS = [1, "2a", "2b", "2c", 3, 4, 5, 11]
+IDS = [1, "2a", "2b", "2c", 3, 4, 5, 6, 10, 11]
 
 
 def _logits(rng, labels, acc: float, conf: float) -> np.ndarray:

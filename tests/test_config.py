@@ -90,7 +90,7 @@ def test_quickstart_is_among_the_shipped_configs():
 def test_every_shipped_config_loads(path: Path):
     config = load_config(path)
     assert isinstance(config, SweepConfig)
-    assert config.sweep.alpha and config.sweep.seeds
+    assert config.sweep.arms() and config.sweep.seeds
 
 
 def test_quickstart_values():

@@ -579,7 +579,11 @@ def test_numpy_float_strengths_accepted() -> None:
 
 
 def test_registry_order_and_entries() -> None:
-    assert list(OBJECTIVES) == ["label_smoothing", "focal", "focal_adaptive", "confidence_penalty"]
+    assert list(OBJECTIVES) == ["label_smoothing", "focal", "focal_adaptive", "confidence_penalty",
+                                "mixup", "cutmix", "distillation"]  # fmt: skip
+    assert OBJECTIVES["mixup"].kind == "mixup" and OBJECTIVES["cutmix"].kind == "cutmix"
+    assert OBJECTIVES["distillation"].loss is distillation_loss
+    assert OBJECTIVES["mixup"].loss is mixed_cross_entropy
     assert OBJECTIVES["focal"].loss is focal_loss
     assert OBJECTIVES["focal_adaptive"].loss is focal_adaptive_loss
     assert OBJECTIVES["confidence_penalty"].loss is confidence_penalty_loss
@@ -589,8 +593,7 @@ def test_registry_order_and_entries() -> None:
         "β",
     )
     assert obj.DEFAULT_OBJECTIVE == "label_smoothing"
-    for name in ("mixup", "cutmix", "distillation", "mixed_cross_entropy"):
-        assert name not in OBJECTIVES
+    assert "mixed_cross_entropy" not in OBJECTIVES
 
 
 @pytest.mark.parametrize("name", ["focal", "focal_adaptive", "confidence_penalty"])

@@ -14,7 +14,7 @@ import numpy as np
 from lsexp.analysis import metrics
 from lsexp.analysis.stats import wilson_interval
 from lsexp.reporting import plots
-from lsexp.reporting.runs import N_BOOT, AlphaGroup, Report, num_classes
+from lsexp.reporting.runs import N_BOOT, AlphaGroup, Report, num_classes, setting_label
 from lsexp.results.store import (
     atomic_write_bytes,
 )
@@ -285,17 +285,20 @@ def _class_names(report: Report) -> tuple[str, ...]:
     return info.classes if info is not None else ()
 
 
-def reliability_panels(report: Report) -> list[dict[str, Any]]:
-    """Per α: the reliability bins of the test predictions of all its seeds pooled, and
-    the ECE, accuracy and mean confidence of those same pooled predictions (so the number
-    above a panel is the ECE of the bars drawn in it)."""
+def reliability_panels(
+    report: Report, groups: list[AlphaGroup] | None = None
+) -> list[dict[str, Any]]:
+    """Per α (or per setting of `groups`): the reliability bins of the test predictions of
+    all its seeds pooled, and the ECE, accuracy and mean confidence of those same pooled
+    predictions (so the number above a panel is the ECE of the bars drawn in it)."""
     n_bins = report.config.eval.n_bins
     out = []
-    for g in _done_groups(report):
+    for g in _done_groups(report) if groups is None else groups:
         probs = metrics.softmax(np.concatenate(g.pooled_logits))
         labels = np.concatenate(g.pooled_labels)
         out.append({
             "alpha": g.alpha,
+            "name": f"α = {g.alpha:g}" if groups is None else g.label,
             "n_seeds": len(g.pooled_logits),
             "bins": metrics.reliability_bins(probs, labels, n_bins=n_bins),
             "ece": metrics.ece(probs, labels, n_bins=n_bins),
@@ -311,12 +314,13 @@ def reliability_grid(n: int) -> tuple[int, int]:
     return nrows, math.ceil(n / nrows)
 
 
-def figure_reliability(report: Report):
-    """One reliability diagram per α over its confidence histogram; the legend fills the
-    first empty grid slot, or sits under the panels when the grid is full."""
+def figure_reliability(report: Report, groups: list[AlphaGroup] | None = None):
+    """One reliability diagram per α (or per setting of `groups`) over its confidence
+    histogram; the legend fills the first empty grid slot, or sits under the panels when
+    the grid is full."""
     import matplotlib.pyplot as plt
 
-    panels = reliability_panels(report)
+    panels = reliability_panels(report, groups)
     nrows, ncols = reliability_grid(len(panels))
     n_seeds = {p["n_seeds"] for p in panels}
     empty = nrows * ncols - len(panels)
@@ -333,7 +337,7 @@ def figure_reliability(report: Report):
         sparse |= bool(((bins.counts > 0) & (bins.counts < plots.SPARSE_BIN)).any())
         seeds = f", {p['n_seeds']} seeds" if len(n_seeds) > 1 else ""
         acc, conf = 100 * p["accuracy"], 100 * p["confidence"]
-        title = (f"α = {p['alpha']:g}{seeds}: ECE {100 * p['ece']:.2f} %\n"
+        title = (f"{p['name']}{seeds}: ECE {100 * p['ece']:.2f} %\n"
                  f"acc. {acc:.1f} %, conf. {conf:.1f} %")  # fmt: skip
         plots.reliability(ax_rel, bins, title=title)
         plots.confidence_histogram(ax_hist, bins, mean_accuracy=p["accuracy"],
@@ -351,13 +355,17 @@ def figure_reliability(report: Report):
     else:
         plots.reliability_legend(fig, sparse)
     bins_words = f"{report.config.eval.n_bins} equal-width bins"
+    unit = "α" if groups is None else "setting"
     if n_seeds == {1}:
-        what = f"one seed per α ({bins_words})"
+        what = f"one seed per {unit} ({bins_words})"
     else:
         k = f"the {min(n_seeds)} seeds" if len(n_seeds) == 1 else "the seeds"
-        what = (f"{k} of each α pooled: bars, ECE, accuracy and confidence all from the "
+        what = (f"{k} of each {unit} pooled: bars, ECE, accuracy and confidence all from the "
                 f"pooled\npredictions ({bins_words})")  # fmt: skip
-    fig.suptitle(f"Reliability diagrams, test split, {what}. {_title(report)}", fontsize=9)
+    head = "Reliability diagrams" if groups is None else (
+        "Reliability diagrams of cross-entropy and of each objective at its strength of best "
+        "validation accuracy")  # fmt: skip
+    fig.suptitle(f"{head}, test split, {what}. {_title(report)}", fontsize=9)
     return fig
 
 
@@ -542,6 +550,156 @@ def figure_calibrators(report: Report):
     return fig
 
 
+# ---------------------------------------------------------------------------------------
+# Method comparison: every objective over its own strengths
+# ---------------------------------------------------------------------------------------
+
+METHOD_PANELS = (
+    ("accuracy", "test accuracy (%)", 100),
+    ("nll", "test NLL", 1),
+    ("brier", "test Brier score", 1),
+    ("ece", "test ECE (%, {n_bins} bins, log scale)", 100),
+    None,  # the legend's slot: accuracy does not change under temperature scaling
+    ("nll_ts", "NLL after TS", 1),
+    ("brier_ts", "Brier after TS", 1),
+    ("ece_ts", "ECE after TS (%, log scale)", 100),
+)
+
+
+BASELINE_STYLE = {"color": "black", "marker": "o", "ls": ":"}
+BASELINE_LABEL = (
+    "cross-entropy: the shared baseline (step CE; dotted line), where every curve starts"
+)
+
+
+@dataclass
+class MethodCurve:
+    """One objective's settings in strength order; `from_baseline`: it starts at the
+    shared cross-entropy point (x = 0); distillation students start at x = 1 instead."""
+
+    objective: str
+    label: str
+    groups: list[AlphaGroup]
+    from_baseline: bool
+
+
+def method_curves(report: Report) -> list[MethodCurve]:
+    """Per objective of the sweep (label smoothing first): its finished settings, each
+    curve starting from the shared baseline (plain cross-entropy) where it was trained."""
+    from lsexp.training.objectives import OBJECTIVES
+
+    done = [g for g in report.arms if g.runs]
+    base = next((g for g in done if g.is_baseline), None)
+    curves = []
+    for name, o in OBJECTIVES.items():
+        own = [g for g in done if g.objective == name and not g.is_baseline]
+        if not own:
+            continue
+        if name == "distillation":
+            teachers = ", ".join(setting_label(*g.teacher) for g in own if g.teacher)
+            label = f"distillation ({student_words(report)}), teachers: {teachers}"
+            curves.append(MethodCurve(name, label, own, False))
+            continue
+        values = ", ".join(f"{g.alpha:g}" for g in own)
+        label = o.label if o.low == o.high else f"{o.label}, {o.symbol} = {values}"
+        start = [base] if base is not None else []
+        curves.append(MethodCurve(name, label, start + own, base is not None))
+    return curves
+
+
+def student_words(report: Report) -> str:
+    from lsexp.config import student_model
+
+    m = student_model(report.config)
+    size = f" {list(m.hidden)}" if m.hidden else f" width {m.width}" if m.width else ""
+    return f"student {m.name}{size}"
+
+
+def figure_methods(report: Report):
+    """Accuracy, NLL, Brier and ECE, as trained (top) and after temperature scaling
+    (bottom), for every objective over its own strength steps, each curve starting from
+    the shared cross-entropy baseline (x = 0), with the report's interval over seeds."""
+    import matplotlib.pyplot as plt
+
+    curves = method_curves(report)
+    if not curves:
+        return None
+    fig, axes = plt.subplots(2, 4, figsize=(13.5, 7.2), layout="constrained")
+    n_bins = report.config.eval.n_bins
+    dodge = _dodges(len(curves), 2.5)
+    steps = 1 + max(sum(not g.is_baseline for g in c.groups) for c in curves)
+    base = next((g for g in report.arms if g.is_baseline and g.runs), None)
+    bars = ""
+    for ax, panel in zip(axes.flat, METHOD_PANELS, strict=True):
+        if panel is None:
+            continue
+        key, ylabel, scale = panel
+        ylabel = ylabel.format(n_bins=n_bins)
+        base_mean = math.nan
+        if base is not None and math.isfinite(base.stat(key).mean):
+            st = base.stat(key)
+            base_mean = st.mean * scale
+            ax.axhline(base_mean, color="0.5", lw=1, ls=":", zorder=0)
+            plots.metric_vs_alpha(ax, np.zeros(1), np.array([base_mean]),
+                                  np.array([st.ci_low * scale]), np.array([st.ci_high * scale]),
+                                  ylabel=ylabel, label=BASELINE_LABEL,
+                                  style=BASELINE_STYLE)  # fmt: skip
+        for i, c in enumerate(curves):
+            own = [g for g in c.groups if not g.is_baseline]
+            stats = [g.stat(key) for g in own]
+            xs = np.arange(1, len(own) + 1, dtype=float)
+            mean = np.array([st.mean for st in stats]) * scale
+            low = np.array([st.ci_low for st in stats]) * scale
+            high = np.array([st.ci_high for st in stats]) * scale
+            style = SERIES_STYLES[i % len(SERIES_STYLES)]
+            plots.metric_vs_alpha(ax, xs, mean, low, high, ylabel=ylabel, label=c.label,
+                                  style=style, dodge_pt=dodge[i])  # fmt: skip
+            if c.from_baseline and math.isfinite(base_mean):  # the curve starts at the baseline
+                plots.connector(ax, (0.0, base_mean), (xs[0], mean[0]), style, dodge[i])
+        bars = bars or f"{report.interval_label} over seeds"
+        ticks = np.arange(steps, dtype=float)
+        plots.alpha_ticks(ax, ticks)
+        ax.set_xticklabels(["CE"] + [str(k) for k in range(1, steps)])
+        ax.set_xlabel("strength step (values in the legend)")
+        if key.startswith("ece"):
+            plots.log_y(ax)
+    legend_ax = axes[1, 0]
+    legend_ax.axis("off")
+    handles, texts = axes[0, 0].get_legend_handles_labels()
+    legend_ax.legend(handles, [_wrap(t, 34) for t in texts], loc="center", fontsize=plots.SMALL,
+                     frameon=False, handlelength=3)  # fmt: skip
+    n = np.array([len(g.runs) for g in report.arms if g.runs])
+    seeds = (f"mean over n = {n[0]} seeds per setting" if len(set(n.tolist())) == 1
+             else f"mean over {n.min()}–{n.max()} seeds per setting")  # fmt: skip
+    fig.suptitle(f"Label smoothing and its alternatives, as trained (top) and after "
+                 f"temperature scaling (bottom). {_title(report)}\n{seeds}; error bars: "
+                 f"{bars}; series drawn a few points apart sideways", fontsize=9)  # fmt: skip
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def method_best(report: Report) -> list[AlphaGroup]:
+    """The baseline and, per objective, its setting of best mean validation accuracy (ties:
+    the weaker strength), for the reliability diagrams of the comparison."""
+    done = [g for g in report.arms if g.runs]
+    out = [g for g in done if g.is_baseline]
+    for name in dict.fromkeys(g.objective for g in done):
+        own = [g for g in done if g.objective == name and not g.is_baseline]
+        if own:
+            out.append(max(own, key=lambda g: (_val_accuracy(g), -g.alpha)))
+    return out
+
+
+def _val_accuracy(g: AlphaGroup) -> float:
+    v = g.stat("val_accuracy").mean
+    return v if math.isfinite(v) else -math.inf
+
+
 RC_SCORES = ("msp", "pnorm")  # the risk-coverage panels: the claim's score and its fix
 RC_MIN_COVERAGE = 0.02  # the y-axis is fitted to coverages from here on (see the figure)
 
@@ -614,6 +772,13 @@ def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
         ("calibrators", figure_calibrators(report)),
         ("risk_coverage", figure_risk_coverage(report)),
     ]  # fmt: skip
+    if report.alternatives:
+        methods = figure_methods(report)
+        if methods is not None:
+            figs[:0] = [
+                ("methods", methods),
+                ("reliability_methods", figure_reliability(report, method_best(report))),
+            ]
     notes = []
     train_gap = figure_train_gap(report)
     if train_gap is not None:
@@ -648,7 +813,7 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
 
     n_bins = report.config.eval.n_bins
     n_test = _n_test(report)
-    return {
+    captions = {
         "accuracy_vs_alpha": ("Accuracy vs α", f"Test accuracy, {seeds}; {bars(acc)}. The "
                               f"y-axis spans at least the 95% Wilson interval of the {n_test:,} "
                               f"test images, so that a few images do not look like a cliff."),
@@ -699,4 +864,25 @@ def figure_captions(report: Report) -> dict[str, tuple[str, str]]:
                        "plane through their last-layer templates (Müller et al. 2019, Fig. 1): "
                        "α = 0, α = 0.1 when swept, and the largest α, one seed, all panels on "
                        "the same scale so that cluster sizes compare."),
+    }  # fmt: skip
+    if not report.alternatives:
+        return captions
+    # Everything above is about label smoothing's α; the comparison comes first.
+    captions = {stem: (f"Label smoothing: {title[0].lower()}{title[1:]}", text)
+                for stem, (title, text) in captions.items()}  # fmt: skip
+    best = ", ".join(g.label for g in method_best(report) if not g.is_baseline)
+    return {
+        "methods": ("Method comparison", "Test accuracy, NLL, Brier score and ECE "
+                    f"({n_bins} equal-width bins) of every objective, as trained (top) and after "
+                    "temperature scaling (bottom; T fitted on each run's validation split), "
+                    "mean over seeds with the report's interval. Each objective is a curve over "
+                    "its own strengths in increasing order (values in the legend), starting from "
+                    "the shared cross-entropy baseline (step CE; dotted line); distillation "
+                    "students, whose model may differ, start at step 1, one step per teacher. "
+                    "Series are drawn a few points apart sideways."),
+        "reliability_methods": ("Reliability by objective", "As the label-smoothing "
+                                "reliability diagrams, for cross-entropy and for each objective "
+                                "at its strength of best mean validation accuracy (chosen on "
+                                f"validation, never on test): {best}."),
+        **captions,
     }  # fmt: skip

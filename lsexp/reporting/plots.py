@@ -89,6 +89,18 @@ def metric_vs_alpha(
     ax.grid(alpha=0.3)
 
 
+def connector(ax: Axes, start: tuple[float, float], end: tuple[float, float], style: dict,
+              dodge_pt: float = 0.0) -> None:  # fmt: skip
+    """A line in a series' colour and line style from `start` (a point the series shares
+    with others, such as a baseline) to `end`, without markers, shifted sideways with its
+    series by `dodge_pt` points."""
+    if not all(np.isfinite([*start, *end])):
+        return
+    transform = offset_copy(ax.transData, fig=ax.figure, x=dodge_pt, units="points")
+    ax.plot([start[0], end[0]], [start[1], end[1]], color=style.get("color"),
+            ls=style.get("ls", "-"), lw=1.5, zorder=1, transform=transform)  # fmt: skip
+
+
 def alpha_ticks(ax: Axes, alphas: np.ndarray) -> None:
     ax.set_xticks(alphas)
     ax.set_xticklabels([f"{a:g}" for a in alphas], rotation=45 if len(alphas) > 8 else 0)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lsexp.analysis.claims import ClaimRun, ClaimSettings, claims_markdown, evaluate_claims
+from lsexp.analysis.claims_alternatives import Setting, evaluate_alternative_claims
 from lsexp.fsutil import current_umask
 from lsexp.reporting.figures import (
     FIG_DPI,
@@ -47,6 +48,7 @@ from lsexp.reporting.tables import (
     Column,
     column_cells,
     html_tables,
+    methods_rows,
     posthoc_rows,
     setting_sentence,
     summary_latex,
@@ -140,6 +142,8 @@ def _write_files(report: Report, out: Path) -> None:
     text("summary.md", summary_markdown(report, stems))
     text("summary.tex", summary_latex(report))
     text("calibrators.csv", csv_text(posthoc_rows(report)))
+    if report.alternatives:
+        text("methods.csv", csv_text(methods_rows(report)))
     params = {"calibrators": list(report.calibrators), "runs": report.fitted_params}
     text("calibrators.json", json.dumps(params, indent=1, allow_nan=False) + "\n")
     claims = evaluate_report_claims(report)
@@ -157,18 +161,34 @@ def claim_settings(report: Report) -> ClaimSettings:
 def evaluate_report_claims(report: Report) -> list[dict[str, Any]]:
     """Verdicts on the folk claims from the done runs (diverged/failed counted, excluded):
     each run's test logits (and temperature-scaled logits) and its runs.csv row."""
-    runs = [
-        ClaimRun(alpha=row["alpha"], seed=row["seed"], logits=lg.logits, labels=lg.labels,
-                 values={k: v for k, v in row.items() if isinstance(v, float | int)},
-                 logits_ts=lg.logits_ts, train_gap=lg.train_gap)
-        for g in report.groups for row, lg in zip(g.runs, g.logits, strict=True)
-    ]  # fmt: skip
+    runs = [r for g in report.groups for r in _claim_runs(g)]
     if not runs:
         return []
     excluded = {g.alpha: g.n_diverged + g.n_failed for g in report.groups}
     train = report.config.train
     schedule = "triangle" if train.recipe == "airbench94" else train.schedule
-    return evaluate_claims(runs, num_classes(report), excluded, claim_settings(report), schedule)
+    settings = claim_settings(report)
+    claims = evaluate_claims(runs, num_classes(report), excluded, settings, schedule)
+    if report.alternatives:
+        claims += evaluate_alternative_claims(
+            [Setting(g.objective, g.alpha, g.label, _claim_runs(g), g.teacher,
+                     g.n_diverged + g.n_failed) for g in report.arms],
+            num_classes(report), settings)  # fmt: skip
+    order = {cid: i for i, cid in enumerate(CLAIM_ORDER)}
+    return sorted(claims, key=lambda c: order.get(c["id"], len(order)))
+
+
+# Claims in reading order: label smoothing's own (1-6, 10, 11), the alternatives' (7-9).
+CLAIM_ORDER = (1, "2a", "2b", "2c", 3, 4, 5, 6, 7, 8, 9, 10, 11)
+
+
+def _claim_runs(g: AlphaGroup) -> list[ClaimRun]:
+    return [
+        ClaimRun(alpha=g.alpha, seed=row["seed"], logits=lg.logits, labels=lg.labels,
+                 values={k: v for k, v in row.items() if isinstance(v, float | int)},
+                 logits_ts=lg.logits_ts, train_gap=lg.train_gap)
+        for row, lg in zip(g.runs, g.logits, strict=True)
+    ]  # fmt: skip
 
 
 def index_html(report: Report, claims: list[dict[str, Any]], out: Path) -> str:

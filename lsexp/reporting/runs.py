@@ -24,15 +24,17 @@ from lsexp.analysis import metrics, selective
 from lsexp.analysis.calibration import apply_temperature, fit_temperature
 from lsexp.analysis.posthoc import CALIBRATORS, DEFAULT_CALIBRATORS, Fitted, calibrated_metrics
 from lsexp.analysis.stats import Summary, summarize
-from lsexp.config import SweepConfig
+from lsexp.config import SweepConfig, baseline_of
 from lsexp.errors import CalibrationError
 from lsexp.results.store import (
     ResultsStore,
     RunFileError,
     StoredRun,
     UnreadableRun,
+    plan_runs,
     same_settings,
 )
+from lsexp.training.objectives import DEFAULT_OBJECTIVE, OBJECTIVES
 
 
 class RunLogits:
@@ -40,8 +42,10 @@ class RunLogits:
     probabilities and the temperature-scaled test logits (T fitted on validation)."""
 
     def __init__(self, preds: dict[str, np.ndarray], n_bins: int,
-                 calibrators: tuple[str, ...] = ()) -> None:  # fmt: skip
+                 calibrators: tuple[str, ...] = (),
+                 penultimate: dict[str, np.ndarray] | None = None) -> None:  # fmt: skip
         self.logits, self.labels = preds["test_logits"], preds["test_labels"]
+        self.penultimate = penultimate  # the saved sample of penultimate features, if any
         self.val_logits, self.val_labels = preds.get("val_logits"), preds.get("val_labels")
         self.train_gap = preds.get("train_true_class_gap")
         self.n_bins = n_bins
@@ -53,8 +57,9 @@ class RunLogits:
 
     def __getstate__(self) -> dict[str, Any]:
         # Fitted calibrators hold closures (not picklable); their numbers are already in
-        # `_posthoc` and their parameters in the report, and `fitted` refits on demand.
-        return {**self.__dict__, "_fitted": {}}
+        # `_posthoc` and their parameters in the report, and `fitted` refits on demand. The
+        # penultimate features stay in the worker: only their R² (computed) is needed.
+        return {**self.__dict__, "_fitted": {}, "penultimate": None}
 
     def fitted(self, name: str) -> Fitted | None:
         """Calibrator `name` fitted on the validation split (None without one). Raises
@@ -89,6 +94,14 @@ class RunLogits:
         if score not in self._selective_summary:
             self._selective_summary[score] = self.risk_coverage(score).summary()
         return self._selective_summary[score][key]
+
+    @cached_property
+    def class_separation(self) -> float:
+        """Class separation R² of the saved penultimate sample (NaN without one)."""
+        pen = self.penultimate
+        if pen is None or len(np.unique(pen["labels"])) < 2:
+            return math.nan
+        return M.class_separation_r2(pen["features"], pen["labels"])
 
     @property
     def has_val(self) -> bool:
@@ -222,6 +235,14 @@ METRICS += [
            html=5 if key.startswith("ece_") else 4)
     for key, header in PANEL_HEADERS.items()
 ]  # fmt: skip
+METRICS += [
+    Metric("brier_ts", "Brier after TS", _ts(lambda r: M.brier(r.probs_ts, r.labels)), "min", 1,
+           4, md=(), html=0),
+    # Class separation R² (Kornblith et al. 2021) of the penultimate features saved per run
+    # (the test examples of the projection's 3 classes: `engine.penultimate_sample`).
+    Metric("class_separation", "class separation R²", lambda r: r.class_separation, "", 1, 3,
+           md=(), html=0),
+]  # fmt: skip
 METRICS.append(
     Metric("train_gap", "train true-class gap",
            lambda r: math.nan if r.train_gap is None else float(np.mean(r.train_gap)), "", 1,
@@ -304,6 +325,9 @@ N_BOOT = 200  # bootstrap resamples of the test set for each run's ECE interval
 
 @dataclass
 class AlphaGroup:
+    """The runs of one setting: an objective at one strength (`alpha`: label smoothing's α,
+    focal's γ, ...; for distillation 0, the setting being its `teacher`)."""
+
     alpha: float
     runs: list[dict[str, Any]] = field(default_factory=list)  # per-run rows of done runs
     n_diverged: int = 0
@@ -312,6 +336,23 @@ class AlphaGroup:
     stored: list[StoredRun] = field(default_factory=list)
     logits: list[RunLogits] = field(default_factory=list)  # per done run, as `runs`
     interval: str = "t"  # how `stat` builds its 95 % interval: "t" or "bootstrap"
+    objective: str = DEFAULT_OBJECTIVE
+    teacher: tuple[str, float] | None = None  # distillation: the teacher's setting
+
+    @property
+    def key(self) -> tuple[str, float, tuple[str, float] | None]:
+        return (self.objective, self.alpha, self.teacher)
+
+    @property
+    def is_baseline(self) -> bool:
+        """Plain cross-entropy: the shared baseline of every objective."""
+        return self.objective == DEFAULT_OBJECTIVE and self.alpha == 0
+
+    @property
+    def label(self) -> str:
+        """How tables name the setting: "α=0.1", "focal loss γ=2", "distillation, teacher
+        α=0.1", "cross-entropy" for the baseline."""
+        return setting_label(self.objective, self.alpha, self.teacher)
 
     @property
     def pooled_logits(self) -> list[np.ndarray]:
@@ -328,11 +369,31 @@ class AlphaGroup:
         return summarize([r.get(name, math.nan) for r in self.runs], self.interval)
 
 
+def setting_label(objective: str, strength: float, teacher: tuple[str, float] | None = None,
+                  short: bool = False) -> str:  # fmt: skip
+    """A setting in words (see AlphaGroup.label); `short` drops the objective's name."""
+    o = OBJECTIVES[objective]
+    if objective == DEFAULT_OBJECTIVE and strength == 0:
+        return "cross-entropy"
+    if objective == "distillation":
+        assert teacher is not None
+        inner = setting_label(*teacher)
+        return f"teacher {inner}" if short else f"distillation, teacher {inner}"
+    if o.low == o.high:  # FLSD-53: the strength only names it
+        return "FLSD-53"
+    value = f"{o.symbol}={strength:g}"
+    if objective == DEFAULT_OBJECTIVE or short:
+        return value
+    return f"{o.label} {value}"
+
+
 @dataclass
 class Report:
     sweep_dir: Path
     config: SweepConfig
     groups: list[AlphaGroup]
+    """Label smoothing's settings (with the shared baseline α = 0), by α: every part of the
+    report about label smoothing reads these."""
     run_rows: list[dict[str, Any]]
     n_unreadable: int
     n_other_settings: int
@@ -343,6 +404,15 @@ class Report:
     """Post-hoc calibrators fitted for every run (`lsexp report --calibrators`)."""
     fitted_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """run folder name -> {calibrator: its fitted parameters} (report/calibrators.json)."""
+    arms: list[AlphaGroup] = field(default_factory=list)
+    """Every setting of every objective, in plan order: the baseline, label smoothing, the
+    other objectives, distillation students. Equal to `groups` for a sweep of label
+    smoothing alone."""
+
+    @property
+    def alternatives(self) -> bool:
+        """Whether the sweep trained objectives other than label smoothing."""
+        return any(g.objective != DEFAULT_OBJECTIVE for g in self.arms)
 
     @property
     def interval_label(self) -> str:
@@ -372,8 +442,8 @@ def _metrics(run: RunLogits) -> dict[str, float]:
 def _run_row(
     run: StoredRun, n_bins: int, calibrators: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], RunLogits]:
-    logits = RunLogits(run.predictions(), n_bins, calibrators)
-    row: dict[str, Any] = {"alpha": run.alpha, "seed": run.seed, "status": run.status}
+    logits = RunLogits(run.predictions(), n_bins, calibrators, run.penultimate())
+    row: dict[str, Any] = {"status": run.status}
     try:
         row.update(_metrics(logits))
     except CalibrationError as e:
@@ -478,24 +548,26 @@ def collect(
     runs, unreadable = store.scan()
     notes: list[str] = [f"skipped {u.path.name}: {u.reason}" for u in unreadable]
     n_bins = config.eval.n_bins
-    groups: dict[float, AlphaGroup] = {}
+    groups: dict[tuple, AlphaGroup] = {}
     rows: list[dict[str, Any]] = []
     pending: list[tuple[AlphaGroup, StoredRun]] = []  # done runs, read below
     other = 0
+    arm_of = _arm_finder(config, runs)
+    multi = any(run.objective != DEFAULT_OBJECTIVE for run in runs)
     for run in runs:
-        if not same_settings(run.record, config):
+        key = arm_of(run) if same_settings(run.record, config) else None
+        if key is None:
             other += 1
             continue
-        g = groups.setdefault(run.alpha, AlphaGroup(run.alpha))
+        g = groups.setdefault(key, AlphaGroup(key[1], objective=key[0], teacher=key[2]))
+        head = _row_head(g, run.seed, multi)
         if run.status == "diverged":
             g.n_diverged += 1
-            rows.append({"alpha": run.alpha, "seed": run.seed, "status": "diverged",
-                         "run_dir": run.path.name})  # fmt: skip
+            rows.append({**head, "status": "diverged", "run_dir": run.path.name})
             continue
         if run.status != "done":
             g.n_failed += 1
-            rows.append({"alpha": run.alpha, "seed": run.seed, "status": run.status,
-                         "run_dir": run.path.name})  # fmt: skip
+            rows.append({**head, "status": run.status, "run_dir": run.path.name})
             continue
         pending.append((g, run))
     for (g, run), read in zip(pending, _read_all(pending, n_bins, calibrators, named, jobs),
@@ -505,6 +577,7 @@ def collect(
             unreadable.append(UnreadableRun(run.path, read))
             continue
         row, logits, history, params = read
+        row = {**_row_head(g, run.seed, multi), **row}
         if params is not None:
             fitted_params[run.path.name] = params
         g.runs.append(row)
@@ -514,12 +587,59 @@ def collect(
         rows.append(row)
     if other:
         notes.append(f"ignored {other} run(s) of other settings (different config_hash)")
-    ordered = [groups[a] for a in sorted(groups)]
-    rows.sort(key=lambda r: (r["alpha"], r["seed"]))
-    for g in ordered:
+    arms = sorted(groups.values(), key=_arm_order)
+    position = {id(g): i for i, g in enumerate(arms)}
+    order = {id(row): (position[id(row.pop("_group"))], row["seed"]) for row in rows}
+    rows.sort(key=lambda row: order[id(row)])
+    for g in arms:
         g.interval = interval
-    return Report(sweep_dir, config, ordered, rows, len(unreadable), other, [], notes, interval,
-                  calibrators, fitted_params)  # fmt: skip
+    ls = [g for g in arms if g.objective == DEFAULT_OBJECTIVE]
+    return Report(sweep_dir, config, ls, rows, len(unreadable), other, [], notes, interval,
+                  calibrators, fitted_params, arms)  # fmt: skip
+
+
+def _row_head(g: AlphaGroup, seed: int, multi: bool) -> dict[str, Any]:
+    """The first columns of a runs.csv row: alpha and seed for a sweep of label smoothing
+    alone (as always), else objective, strength, teacher and seed."""
+    if not multi:
+        return {"_group": g, "alpha": g.alpha, "seed": seed}
+    teacher = "" if g.teacher is None else setting_label(*g.teacher)
+    return {"_group": g, "objective": g.objective, "strength": g.alpha, "teacher": teacher,
+            "setting": g.label, "seed": seed}  # fmt: skip
+
+
+def _arm_order(g: AlphaGroup) -> tuple:
+    teacher = (
+        () if g.teacher is None else _arm_order(AlphaGroup(g.teacher[1], objective=g.teacher[0]))
+    )
+    return (not g.is_baseline, list(OBJECTIVES).index(g.objective), teacher, g.alpha)
+
+
+def _arm_finder(config: SweepConfig, runs: list[StoredRun]):
+    """run -> its setting (objective, strength, teacher), with strength 0 of any objective
+    as the shared baseline; None for a distillation student whose distillation settings
+    (τ, hard-label weight, student model) are not the config's, or whose teacher is unknown."""
+    known: dict[str, tuple[str, float]] = {}
+    for run in runs:
+        if isinstance(run.record.get("run_id"), str):
+            known[run.record["run_id"]] = baseline_of(run.objective, run.strength)
+    expected = None
+    if config.sweep.distillation is not None:
+        for spec in plan_runs(config):
+            known.setdefault(spec.run_id, baseline_of(spec.objective, spec.alpha))
+            if spec.objective == "distillation":
+                expected = spec.identity["distillation"]
+
+    def arm_of(run: StoredRun) -> tuple | None:
+        if run.objective != "distillation":
+            return (*baseline_of(run.objective, run.strength), None)
+        identity = run.record.get("identity") or {}
+        teacher = known.get(str(run.teacher))
+        if expected is None or identity.get("distillation") != expected or teacher is None:
+            return None
+        return ("distillation", 0.0, teacher)
+
+    return arm_of
 
 
 def num_classes(report: Report) -> int:

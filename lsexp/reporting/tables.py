@@ -25,7 +25,91 @@ from lsexp.reporting.runs import (
     metric_table,
     num_classes,
     posthoc_key,
+    setting_label,
 )
+from lsexp.training.objectives import OBJECTIVES
+
+# ---------------------------------------------------------------------------------------
+# Method comparison: every objective at every strength, before and after temperature scaling
+# ---------------------------------------------------------------------------------------
+
+METHOD_COLUMNS = ("accuracy", "nll", "brier", "ece", "nll_ts", "brier_ts", "ece_ts")
+METHOD_CI = {"accuracy", "ece", "ece_ts"}  # followed by their 95% interval in summary.md
+
+
+def objective_label(g: AlphaGroup) -> str:
+    return "cross-entropy (baseline)" if g.is_baseline else OBJECTIVES[g.objective].label
+
+
+def methods_rows(report: Report) -> list[dict[str, Any]]:
+    """methods.csv: per setting (every objective and strength), each comparison metric's
+    mean, sample std and 95% interval over seeds."""
+    out = []
+    for g in report.arms:
+        row: dict[str, Any] = {
+            "objective": g.objective,
+            "strength": g.alpha,
+            "teacher": "" if g.teacher is None else setting_label(*g.teacher),
+            "setting": g.label,
+            "n_runs": len(g.runs),
+            "n_diverged": g.n_diverged,
+            "n_failed": g.n_failed,
+        }
+        for key in METHOD_COLUMNS:
+            st = g.stat(key)
+            row.update({f"{key}_mean": st.mean, f"{key}_std": st.std,
+                        f"{key}_ci_low": st.ci_low, f"{key}_ci_high": st.ci_high})  # fmt: skip
+        out.append(row)
+    return out
+
+
+def methods_note(report: Report) -> str:
+    return (
+        "Every objective at every strength it was trained at, on the test set: mean ± sample "
+        "std over seeds (n). Plain cross-entropy, strength 0 of every objective, is one "
+        "shared baseline. TS: temperature scaling, a post-hoc step applied to every trained "
+        "model (T fitted on the run's validation split); it does not change accuracy. "
+        f"ECE: {report.config.eval.n_bins} equal-width bins. Bold: the best mean of a "
+        "column; in an ECE column every mean within the noise floor of the best. "
+        f"Interval column: {INTERVAL_METHODS[report.interval]}. Every number unrounded: "
+        "methods.csv."
+    )
+
+
+def _method_cells(report: Report) -> list[tuple[Column, list[Cell]]]:
+    groups = report.arms
+    return [(col, column_cells(groups, col)) for col in map(column, METHOD_COLUMNS)]
+
+
+def methods_markdown(report: Report) -> list[str]:
+    groups = report.arms
+    header = ["objective", "setting", "n (div/fail)"]
+    body = [[objective_label(g), setting_label(g.objective, g.alpha, g.teacher, short=True),
+             _runs_text(g)] for g in groups]  # fmt: skip
+    for col, cells in _method_cells(report):
+        header.append(col.header)
+        for row, cell in zip(body, cells, strict=True):
+            row.append(_md(cell))
+        if col.metric in METHOD_CI:
+            header.append("95% CI")
+            for row, text in zip(body, _ci_cells(groups, col, cells), strict=True):
+                row.append(text.replace("-", "−"))
+    return _pipe_table(header, body)
+
+
+def methods_html(report: Report) -> Table:
+    cols = _method_cells(report)
+    rows = []
+    for i, g in enumerate(report.arms):
+        runs = str(len(g.runs))
+        if g.n_diverged or g.n_failed:
+            runs += f" (+{g.n_diverged} div., {g.n_failed} failed)"
+        rows.append([Cell(objective_label(g)),
+                     Cell(setting_label(g.objective, g.alpha, g.teacher, short=True)),
+                     Cell(runs)] + [cells[i] for _, cells in cols])  # fmt: skip
+    headers = ["objective", "setting", "n"] + [col.header for col, _ in cols]
+    return Table("Method comparison: every objective, before and after temperature scaling",
+                 headers, rows, methods_note(report))  # fmt: skip
 
 
 def summary_rows(report: Report) -> list[dict[str, Any]]:
@@ -341,11 +425,22 @@ def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
     c = report.config
     n_bins = c.eval.n_bins
     groups = report.groups
-    lines = [
-        f"# lsexp report: {c.name}",
-        "",
-        setting_sentence(c),
-        "",
+    lines = [f"# lsexp report: {c.name}", "", setting_sentence(c), ""]
+    if report.alternatives:
+        lines += [
+            "## Method comparison",
+            "",
+            methods_note(report),
+            "",
+            *methods_markdown(report),
+            "",
+            "## Label smoothing",
+            "",
+            "The rest of this summary is about label smoothing alone: its α values, with "
+            "α = 0 the shared cross-entropy baseline.",
+            "",
+        ]
+    lines += [
         f"Test-set metrics on true labels, as mean ± sample standard deviation over seeds "
         f"(n per row; no ± where n = 1); accuracy, ECE and confidence in %. ECE, MCE and "
         f"classwise ECE use {n_bins} equal-width bins; adaptive ECE uses {n_bins} "
@@ -474,7 +569,9 @@ def html_tables(report: Report) -> list[Table]:
     groups = report.groups
     n_bins = report.config.eval.n_bins
     out = []
+    ls = "Label smoothing: " if report.alternatives else ""
     for table, title in HTML_TITLES.items():
+        title = ls + (title[0].lower() + title[1:] if ls else title)
         cols = html_columns(table)
         cells = [column_cells(groups, col) for col in cols]
         rows = []
@@ -502,8 +599,11 @@ def html_tables(report: Report) -> list[Table]:
     )
     # At most 9 columns: conf. − acc. is in summary.md and calibrators.csv only.
     narrow = [Block(b.label, b.columns[:6]) for b in posthoc_blocks(report)]
-    out.append(_block_html(groups, narrow, "calibrator", "Post-hoc calibrators",
-                           posthoc_note(report)))  # fmt: skip
-    out.append(_block_html(groups, selective_blocks(), "score", "Selective classification",
+    out.append(_block_html(groups, narrow, "calibrator", f"{ls}post-hoc calibrators"
+                           if ls else "Post-hoc calibrators", posthoc_note(report)))  # fmt: skip
+    out.append(_block_html(groups, selective_blocks(), "score", f"{ls}selective classification"
+                           if ls else "Selective classification",
                            selective_note(report)))  # fmt: skip
+    if report.alternatives:
+        out.insert(0, methods_html(report))
     return out

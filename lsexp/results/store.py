@@ -14,6 +14,7 @@ other modules ask a `ResultsStore` for a path (`runs_dir`, `report_dir`, `slurm_
                           epoch; runs written before it was added lack it)
     penultimate.npz       penultimate activations of test examples of 3 classes + their
                           last-layer weight rows (for the Müller et al. 2019 projection)
+    model.pt              the trained state dict, only for a distillation teacher
   report/                 written by `lsexp report`
   slurm/<job id>/         submitit's pickles and logs, when submitted with --executor
 ```
@@ -49,11 +50,13 @@ import yaml
 
 from lsexp import __version__
 from lsexp.config import (
+    RUN_KEYS,
     SweepConfig,
     config_to_yaml,
     normalize_identity,
     run_identity,
     stable_hash,
+    student_model,
     validate,
 )
 from lsexp.errors import ConfigError, LockedError, ResultsError
@@ -70,6 +73,7 @@ RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "predictions.npz"
 PENULTIMATE_FILE = "penultimate.npz"
+WEIGHTS_FILE = "model.pt"  # a teacher's state dict (torch.save), read with weights_only=True
 FINAL_STATUSES = ("done", "diverged")
 PREDICTION_ARRAYS = ("val_logits", "val_labels", "test_logits", "test_labels")
 TRAIN_GAP_ARRAY = "train_true_class_gap"  # optional: runs written before it lack it
@@ -89,29 +93,88 @@ DEFAULT_CLAIM_GRACE = 600.0  # a claim whose heartbeat is older than this is dea
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run of a sweep: the config's recipe at one alpha and one seed."""
+    """One training run of a sweep: the config's recipe, one objective at one strength
+    (label smoothing's alpha, focal's gamma, ...; a distillation student: its teacher), and
+    one seed."""
 
-    alpha: float
+    alpha: float  # the objective's strength (label smoothing: alpha; distillation: 0)
     seed: int
     run_id: str  # hash of the identity fields: same settings, same id, on any machine
     dirname: str
     identity: dict[str, Any] = field(compare=False, repr=False)
     objective: str = DEFAULT_OBJECTIVE  # trained at strength `alpha`
+    teacher: RunSpec | None = field(default=None, compare=False, repr=False)
+    teaches: bool = field(default=False, compare=False)  # save its weights for students
+
+    @property
+    def strength(self) -> float:
+        return self.alpha
+
+    @property
+    def arm_label(self) -> str:
+        """objective and strength in the user's words: alpha=0.1, focal gamma=2, ..."""
+        return arm_label(self.objective, self.alpha, self.teacher)
 
     @property
     def label(self) -> str:
-        return f"alpha={self.alpha:g} seed={self.seed}"
+        return f"{self.arm_label} seed={self.seed}"
+
+
+def arm_label(objective: str, strength: float, teacher: RunSpec | None = None) -> str:
+    from lsexp.training.objectives import OBJECTIVES
+
+    if objective == DEFAULT_OBJECTIVE:
+        return f"alpha={strength:g}"
+    if objective == "distillation":
+        return f"distillation from {teacher.arm_label if teacher else '?'}"
+    o = OBJECTIVES[objective]
+    if o.low == o.high:  # FLSD-53: the strength only names it
+        return objective
+    return f"{objective} {o.strength}={strength:g}"
+
+
+# Short names in run folder names.
+_SHORT = {"focal": "focal", "focal_adaptive": "flsd", "confidence_penalty": "cp",
+          "mixup": "mixup", "cutmix": "cutmix"}  # fmt: skip
+
+
+def _tag(objective: str, strength: float, teacher: RunSpec | None = None) -> str:
+    """The objective and strength in a run folder's name: a0.10, focal2, kd-a0.10, ..."""
+    if objective == DEFAULT_OBJECTIVE:
+        return f"a{strength:.2f}"
+    if objective == "distillation":
+        assert teacher is not None
+        return f"kd-{_tag(teacher.objective, teacher.alpha)}"
+    return f"{_SHORT[objective]}{strength:g}"
+
+
+def spec_order(spec: RunSpec) -> tuple:
+    """Sort key of runs for tables: objective (registry order), teacher, strength, seed."""
+    from lsexp.training.objectives import OBJECTIVES
+
+    teacher = spec_order(spec.teacher) if spec.teacher is not None else ()
+    return (list(OBJECTIVES).index(spec.objective), teacher, spec.alpha, spec.seed)
 
 
 def plan_runs(config: SweepConfig) -> list[RunSpec]:
-    """All runs of the sweep in a fixed order: alpha-major, then seed."""
-    specs = []
-    for alpha in config.sweep.alpha:
+    """All runs of the sweep in a fixed order: arm-major (label smoothing's alphas as
+    listed, the other objectives, then distillation students), then seed. Teachers thus
+    come before their students; a sweep of label smoothing alone plans what it always did."""
+    specs: list[RunSpec] = []
+    by_key: dict[tuple[str, float, int], RunSpec] = {}
+    teachers = set(config.sweep.distillation.teacher_keys()) if config.sweep.distillation else set()
+    for arm in config.sweep.arms():
         for seed in config.sweep.seeds:
-            identity = run_identity(config, alpha, seed)
+            identity = run_identity(config, arm, seed)
             run_id = stable_hash(identity)
-            name = f"{config.data.name}-{config.model.name}-a{alpha:.2f}-s{seed}_{run_id}"
-            specs.append(RunSpec(float(alpha), int(seed), run_id, name, identity))
+            teacher = by_key[(*arm.teacher, seed)] if arm.teacher else None
+            model = config.model.name if teacher is None else student_model(config).name
+            tag = _tag(arm.objective, arm.strength, teacher)
+            name = f"{config.data.name}-{model}-{tag}-s{seed}_{run_id}"
+            spec = RunSpec(float(arm.strength), int(seed), run_id, name, identity, arm.objective,
+                           teacher, teaches=arm.key[:2] in teachers)  # fmt: skip
+            by_key[(arm.objective, arm.strength, seed)] = spec
+            specs.append(spec)
     return specs
 
 
@@ -132,7 +195,7 @@ def same_settings(record: dict[str, Any], config: SweepConfig) -> bool:
     identity = record.get("identity")
     if not isinstance(identity, dict):
         return record.get("config_hash") == config_hash(config)
-    rest = {k: v for k, v in normalize_identity(identity).items() if k not in ("alpha", "seed")}
+    rest = {k: v for k, v in normalize_identity(identity).items() if k not in RUN_KEYS}
     return stable_hash(rest) == config_hash(config)
 
 
@@ -180,7 +243,22 @@ class StoredRun:
 
     @property
     def alpha(self) -> float:
-        return float(self.record["alpha"])
+        """The run's strength: label smoothing's alpha, another objective's parameter."""
+        return record_strength(self.record)
+
+    @property
+    def strength(self) -> float:
+        return record_strength(self.record)
+
+    @property
+    def objective(self) -> str:
+        return str(self.record.get("objective", DEFAULT_OBJECTIVE))
+
+    @property
+    def teacher(self) -> str | None:
+        """A distillation student's teacher run id (None for other runs)."""
+        identity = self.record.get("identity")
+        return identity.get("teacher") if isinstance(identity, dict) else None
 
     @property
     def seed(self) -> int:
@@ -270,6 +348,12 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def record_strength(record: dict[str, Any]) -> float:
+    """A run record's strength: "strength" since other objectives exist, "alpha" before
+    (and for label smoothing)."""
+    return float(record["strength"] if "strength" in record else record["alpha"])
+
+
 def read_history(path: Path) -> list[dict[str, float]]:
     """A run's history.csv as floats (RunFileError if it is not one)."""
     if not path.is_file():
@@ -295,7 +379,7 @@ def check_run_files(path: Path, record: dict[str, Any]) -> None:
     read_predictions(path / PREDICTIONS_FILE)
     read_history(path / HISTORY_FILE)
     for name, digest in (record.get("files") or {}).items():
-        if name not in (PREDICTIONS_FILE, HISTORY_FILE, PENULTIMATE_FILE):
+        if name not in (PREDICTIONS_FILE, HISTORY_FILE, PENULTIMATE_FILE, WEIGHTS_FILE):
             continue
         if not (path / name).is_file() or file_digest(path / name) != digest:
             raise RunFileError(f"{name} was changed after the run wrote it")
@@ -643,6 +727,10 @@ class ResultsStore:
             return path
         return self._older_folders().get(spec.run_id, path)
 
+    def weights_path(self, spec: RunSpec) -> Path:
+        """Where a teacher's trained weights are (see `write_run`)."""
+        return self.run_path(spec) / WEIGHTS_FILE
+
     def _older_folders(self) -> dict[str, Path]:
         if self._moved is None:
             self._moved = {}
@@ -698,6 +786,9 @@ class ResultsStore:
             check_run_files(path, record)
         except RunFileError as e:
             return RunState("pending", str(e))
+        if spec.teaches and WEIGHTS_FILE not in (record.get("files") or {}):
+            return RunState("pending", "a distillation teacher, trained before its weights "
+                                       f"were saved ({WEIGHTS_FILE})")  # fmt: skip
         return RunState("done")
 
     def write_run(
@@ -707,6 +798,7 @@ class ResultsStore:
         history: list[dict[str, Any]],
         predictions: dict[str, np.ndarray] | None,
         penultimate: dict[str, np.ndarray] | None = None,
+        weights: bytes | None = None,
     ) -> Path:
         """Write a finished run; run.json goes last, so it marks the run complete.
 
@@ -724,6 +816,9 @@ class ResultsStore:
                 data = buf.getvalue()
                 atomic_write_bytes(path / name, data)
                 digests[name] = hashlib.sha256(data).hexdigest()
+        if weights is not None:
+            atomic_write_bytes(path / WEIGHTS_FILE, weights)
+            digests[WEIGHTS_FILE] = hashlib.sha256(weights).hexdigest()
         history_text = csv_text(history)
         atomic_write_text(path / HISTORY_FILE, history_text)
         digests[HISTORY_FILE] = hashlib.sha256(history_text.encode("utf-8")).hexdigest()
@@ -749,7 +844,7 @@ class ResultsStore:
                 record = json.loads(file.read_text())
                 if not isinstance(record, dict) or "status" not in record:
                     raise ValueError("not a run record")
-                float(record["alpha"]), int(record["seed"])
+                record_strength(record), int(record["seed"])
             except (OSError, ValueError, KeyError, TypeError) as e:
                 bad.append(UnreadableRun(path, f"corrupt run.json ({e})"))
                 continue

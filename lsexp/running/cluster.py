@@ -4,7 +4,8 @@ lsexp has no scheduler of its own. Runs are independent and their ids determinis
 a sweep splits by position in the plan (`--shard I/N`), and every worker writes into one
 shared results folder, where per-run claim files (see `store.RunClaim`) keep two workers
 off the same run. `submit` hands the pending runs to submitit's `AutoExecutor.map_array`
-as one Slurm job array (one task per run); its "local" and "debug" executors run the
+as one Slurm job array (one task per run; distillation students in a second array that
+starts once the first, holding their teachers, has ended); its "local" and "debug" executors run the
 same tasks without Slurm. tests/test_slurm.py runs the Slurm path against a real one-node
 cluster (scripts/slurm-local.sh) when one answers.
 
@@ -261,8 +262,28 @@ def submit(
             params["slurm_partition"] = options.partition
     ex.update_parameters(**params)
     data = config_data(config)
-    tasks = [(data, str(shared), s.run_id, device, compile, options.timeout_min) for s in todo]
-    return _map_array(ex, tasks, logs, executor)
+
+    def tasks(specs: list) -> list[tuple]:
+        return [(data, str(shared), s.run_id, device, compile, options.timeout_min) for s in specs]
+
+    # Distillation students run after their teachers: a second array, which Slurm starts
+    # once the first has ended (afterany: a failed teacher then fails its students with a
+    # message naming it); the local and debug executors run the first array to its end
+    # before submitting the second.
+    first = [s for s in todo if s.teacher is None]
+    students = [s for s in todo if s.teacher is not None]
+    jobs = _map_array(ex, tasks(first), logs, executor) if first else []
+    if students and jobs:
+        if executor == "slurm":
+            array_id = str(jobs[0].job_id).split("_")[0]
+            ex.update_parameters(slurm_dependency=f"afterany:{array_id}")
+        else:
+            for job in jobs:
+                with contextlib.suppress(Exception):  # its failure is reported with the rest
+                    job.result()  # the debug executor runs a task here
+    if students:
+        jobs += _map_array(ex, tasks(students), logs, executor)
+    return jobs
 
 
 def _map_array(ex: Any, tasks: list[tuple], logs: Path, executor: str) -> list[Any]:

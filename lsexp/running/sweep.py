@@ -9,6 +9,7 @@ with its error and the sweep goes on; `retry_failed=True` trains those again.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import platform
 import socket
@@ -42,9 +43,16 @@ from lsexp.training.engine import (
     RunObserver,
     RunResult,
     engine_settings,
+    load_teacher,
     resolve_device,
     train_run,
 )
+from lsexp.training.objectives import DEFAULT_OBJECTIVE
+
+TEACHER_POLL_SECONDS = 2.0  # how often a student waiting for its teacher looks again
+# A student whose teacher is not trained yet and that nobody is training (another shard's
+# run, not started): left pending for a later pass.
+WAITING_FOR_TEACHER = "waiting-for-teacher"
 
 
 class SweepObserver(Protocol):
@@ -245,7 +253,11 @@ def _record(
         "run_id": spec.run_id,
         "config_hash": config_hash(config),
         "status": status,
-        "alpha": spec.alpha,
+        **(
+            {"alpha": spec.alpha}
+            if spec.objective == DEFAULT_OBJECTIVE
+            else {"objective": spec.objective, "strength": spec.alpha}
+        ),
         "seed": spec.seed,
         "dataset": config.data.name,
         "model": config.model.name,
@@ -360,6 +372,13 @@ def _train_each(
     process's one data load, shared by its runs) goes into each run's timings."""
     outcomes: list[RunOutcome] = []
     for i, spec in enumerate(todo):
+        teacher_failed = None
+        if spec.teacher is not None:
+            gate = _teacher_gate(store, spec, should_stop, claim_grace, observer)
+            if isinstance(gate, RunOutcome):  # left for a later pass
+                outcomes.append(gate)
+                continue
+            teacher_failed = gate
         claim = store.try_claim(spec, claim_grace)
         if claim is None:
             outcomes.append(RunOutcome(spec, "skipped-claimed", {}))
@@ -370,7 +389,10 @@ def _train_each(
                 outcomes.append(RunOutcome(spec, f"skipped-{state}", {}))
                 continue
             set_running(spec.run_id)
-            outcome = _train_and_save(
+            if teacher_failed is not None:
+                outcome = _save_failed(store, spec, config, time.time(), prov, teacher_failed)
+            else:
+                outcome = _train_and_save(
                 store, spec, config, splits, torch_device, prov, observer, i, len(todo),
                 should_stop, settings, load_seconds,
             )  # fmt: skip
@@ -400,9 +422,14 @@ def _train_and_save(
     run_observer = observer.run_started(spec, index, n_todo) if observer else None
     started = time.time()
     try:
+        teacher = None
+        if spec.teacher is not None:
+            teacher = load_teacher(config, store.weights_path(spec.teacher), splits,
+                                   torch_device, settings)  # fmt: skip
         result = train_run(config, spec.alpha, spec.seed, splits, torch_device,
                            observer=run_observer, should_stop=should_stop, settings=settings,
-                           objective=spec.objective)  # fmt: skip
+                           objective=spec.objective, teacher=teacher,
+                           keep_weights=spec.teaches)  # fmt: skip
     except (Interrupted, KeyboardInterrupt):
         raise
     except Exception as e:  # one bad run must not lose the sweep
@@ -410,7 +437,13 @@ def _train_and_save(
     record = _record(spec, config, result, result.status, started, prov)
     record["timings"] = {"load_data": round(load_seconds, 3), **record["timings"]}
     try:
-        store.write_run(spec, record, result.history, result.predictions, result.penultimate)
+        weights = None
+        if result.state_dict is not None:
+            buf = io.BytesIO()
+            torch.save(result.state_dict, buf)
+            weights = buf.getvalue()
+        store.write_run(spec, record, result.history, result.predictions, result.penultimate,
+                        weights)  # fmt: skip
     except OSError as e:  # disk full, quota, folder removed: earlier runs stay
         error = f"could not save the run: {e.strerror or e}"
         return _save_failed(store, spec, config, started, prov, error)
@@ -419,6 +452,47 @@ def _train_and_save(
     if result.diverged_epoch is not None:
         summary["diverged_epoch"] = result.diverged_epoch
     return RunOutcome(spec, result.status, summary)
+
+
+def _teacher_gate(
+    store: ResultsStore,
+    spec: RunSpec,
+    should_stop: Callable[[], bool] | None,
+    claim_grace: float,
+    observer: SweepObserver | None,
+) -> RunOutcome | str | None:
+    """None when the student `spec` may train (its teacher is done). A teacher another
+    worker is training is waited for. A failed or diverged teacher: the error to record
+    for the student (it fails, exit 1, naming the teacher). A teacher nobody is training:
+    an outcome leaving the student pending for a later pass."""
+    teacher = spec.teacher
+    assert teacher is not None
+    said = False
+    while True:
+        state = store.inspect(teacher)
+        if state.status == "done":
+            return None
+        if state.status in ("failed", "diverged"):
+            return (
+                f"its teacher {teacher.dirname} ({teacher.label}) {state.status}; fix "
+                "the teacher and rerun with --retry-failed to train it and its students"
+            )
+        if store.claim_holder(teacher, claim_grace) is None:
+            message = (
+                f"{spec.dirname}: its teacher {teacher.dirname} ({teacher.label}) is "
+                "not trained yet and no worker is training it; left for a later pass "
+                "(run the sweep again once the teacher is done)"
+            )
+            if observer:
+                observer.warn(message)
+            return RunOutcome(spec, WAITING_FOR_TEACHER, {"error": message})
+        if observer and not said:
+            observer.warn(f"{spec.dirname}: waiting for its teacher {teacher.dirname}, which "
+                          "another worker is training")  # fmt: skip
+            said = True
+        if should_stop and should_stop():
+            raise Interrupted
+        time.sleep(TEACHER_POLL_SECONDS)
 
 
 def _save_failed(

@@ -34,12 +34,17 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from lsexp.analysis import metrics
-from lsexp.config import SweepConfig
+from lsexp.config import SweepConfig, student_model
 from lsexp.errors import ConfigError
-from lsexp.training import airbench
+from lsexp.training import airbench, mixing
 from lsexp.training.data import Splits
 from lsexp.training.models import build_model, count_parameters
-from lsexp.training.objectives import DEFAULT_OBJECTIVE, get_objective
+from lsexp.training.objectives import (
+    DEFAULT_OBJECTIVE,
+    distillation_loss,
+    get_objective,
+    mixed_cross_entropy,
+)
 from lsexp.training.recipes import build_recipe
 
 
@@ -82,6 +87,9 @@ class RunResult:
     # validation), evaluate (final test pass, penultimate features, training-set gap,
     # metrics). eval_seconds == validate + evaluate.
     timings: dict[str, float] = field(default_factory=dict)
+    # The trained weights (CPU tensors), kept only when asked (`keep_weights`): a teacher's,
+    # saved for its distillation students.
+    state_dict: dict[str, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +327,27 @@ def predict_with_features(
     return torch.cat(out), torch.cat(feats)
 
 
+def load_teacher(
+    config: SweepConfig, weights: Any, splits: Splits, device: torch.device,
+    settings: EngineSettings | None = None,
+) -> nn.Module:  # fmt: skip
+    """A distillation teacher: the sweep's model (`config.model`) with a finished run's
+    weights (`weights`: a path or file object of its state dict, read with
+    `torch.load(weights_only=True)`, so no code in it runs), as an eval-mode copy with
+    BatchNorm folded (`inference_model`) on `device`. RuntimeError if they do not fit."""
+    info = splits.info
+    settings = settings or engine_settings(device, config.model.name)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(config.model.name, in_channels=info.channels,
+                            image_size=info.image_size, num_classes=info.num_classes,
+                            width=config.model.width, depth=config.model.depth,
+                            hidden=config.model.hidden)  # fmt: skip
+    model.load_state_dict(state)
+    fmt = torch.channels_last if settings.channels_last else torch.contiguous_format
+    return inference_model(model.to(device).to(memory_format=fmt))
+
+
 def train_run(
     config: SweepConfig,
     strength: float,
@@ -329,6 +358,8 @@ def train_run(
     should_stop: Callable[[], bool] | None = None,
     settings: EngineSettings | None = None,
     objective: str = DEFAULT_OBJECTIVE,
+    teacher: nn.Module | None = None,
+    keep_weights: bool = False,
 ) -> RunResult:
     """Train one run and evaluate it on val (every epoch) and test (once, at the end).
 
@@ -338,20 +369,39 @@ def train_run(
 
     `objective` names an entry of `objectives.OBJECTIVES`, trained at `strength` (for
     label smoothing, alpha); `config.train.recipe` names the recipe (`recipes.RECIPES`).
+    A mixing objective (mixup, CutMix) mixes each batch after the recipe's augmentation,
+    with draws from its own generator (`mixing.draw_mix`), so a seed's batches, init and
+    augmentation are those of every other objective at that seed, and its partners and
+    uniforms are the same at every strength. Distillation trains the config's student
+    model (`sweep.distillation.model`) on `teacher`'s logits for the same augmented batch
+    (`teacher`: an eval-mode model, see `load_teacher`). `keep_weights` returns the trained
+    weights in `RunResult.state_dict`.
+
+    Training accuracy in the history is the fraction of training examples whose argmax is
+    the label; for a mixed batch, lam * [argmax = y_a] + (1 - lam) * [argmax = y_b], as the
+    mixup authors' code counts it (`mixing.mixed_correct`).
     """
     t_build = time.perf_counter()
     settings = settings or engine_settings(device, config.model.name)
     observer = observer or _NullObserver()
     should_stop = should_stop or (lambda: False)
-    loss_fn = get_objective(objective).loss
+    spec = get_objective(objective)
     t, info = config.train, splits.info
+    model_config = config.model
+    if spec.kind == "distillation":
+        if teacher is None:
+            raise ValueError("distillation needs a teacher model (train_run(..., teacher=))")
+        model_config = student_model(config)
+        teacher.eval()
+    mixes = spec.kind in ("mixup", "cutmix") and strength > 0  # a = 0: no mixing
+    mix_fn = {"mixup": mixing.mixup, "cutmix": mixing.cutmix}.get(spec.kind)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_model(config.model.name, in_channels=info.channels,
+        model = build_model(model_config.name, in_channels=info.channels,
                             image_size=info.image_size, num_classes=info.num_classes,
-                            width=config.model.width, depth=config.model.depth,
-                            hidden=config.model.hidden)  # fmt: skip
+                            width=model_config.width, depth=model_config.depth,
+                            hidden=model_config.hidden)  # fmt: skip
     model.to(device)
     if hasattr(model, "init_whitening"):  # data-dependent init (airbench), no RNG involved
         model.init_whitening(splits.train_x[: airbench.WHITEN_IMAGES])
@@ -366,6 +416,7 @@ def train_run(
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device if device.type == "cuda" else "cpu")
     aug_gen.manual_seed(seed + 1_000_003)
+    mix_gen = torch.Generator().manual_seed(seed + 2_000_029)  # partners, lam, boxes
     n_train = len(splits.train_x)
     steps = n_train // t.batch_size
     if steps == 0:
@@ -390,7 +441,7 @@ def train_run(
         observer.epoch_started(epoch, t.epochs, steps)
         perm = torch.randperm(n_train, generator=order_gen).to(device)
         loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        correct = torch.zeros((), device=device, dtype=torch.float32 if mixes else torch.long)
         lr_now = optimizer.param_groups[recipe.lr_group]["lr"]
         for step in range(steps):
             if should_stop():
@@ -398,16 +449,34 @@ def train_run(
             idx = perm[step * t.batch_size : (step + 1) * t.batch_size]
             x, y = splits.train_x[idx], splits.train_y[idx]
             x = recipe.transform(x, idx, epoch).contiguous(memory_format=fmt)
+            if mixes:
+                draw = mixing.draw_mix(mix_gen, len(x), device)
+                x, lam = mix_fn(x, draw, strength)  # type: ignore[misc]
+                x = x.contiguous(memory_format=fmt)
+                y_b = y[draw.perm]
             with torch.autocast(device.type, dtype=autocast or torch.float32,
                                 enabled=autocast is not None):  # fmt: skip
                 logits = forward(x)
-            loss = loss_fn(logits, y, strength)
+                if teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = teacher(x)
+            if mixes:
+                loss = mixed_cross_entropy(logits, y, y_b, lam)
+            elif spec.kind == "distillation":
+                d = config.sweep.distillation
+                loss = distillation_loss(logits, teacher_logits, y, d.temperature, d.hard_weight)
+            else:
+                loss = spec.loss(logits, y, strength)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             recipe.after_step(model)
             loss_sum += loss.detach()
-            correct += (logits.detach().argmax(1) == y).sum()
+            predicted = logits.detach().argmax(1)
+            if mixes:
+                correct = correct + mixing.mixed_correct(predicted, y, y_b, lam)
+            else:
+                correct += (predicted == y).sum()
             observer.step_done(step + 1, steps)
         recipe.end_epoch(model, epoch)
         train_loss = float(loss_sum) / steps
@@ -434,6 +503,9 @@ def train_run(
         observer.epoch_done(epoch, t.epochs, row)
 
     n_params = count_parameters(model)
+    weights = None
+    if keep_weights and diverged_epoch is None:
+        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     engine_record = settings.as_dict()
     if t.recipe == "airbench94":
         engine_record["recipe"] = airbench.SETTINGS
@@ -443,7 +515,8 @@ def train_run(
         predictions, test_metrics, penultimate = rest or (None, {}, None)
         return RunResult(status, history, predictions, test_metrics, epoch, n_params,
                          timings["train"], eval_seconds, penultimate,
-                         extra={"engine": engine_record}, timings=timings)  # fmt: skip
+                         extra={"engine": engine_record}, timings=timings,
+                         state_dict=weights)  # fmt: skip
 
     if diverged_epoch is not None:
         return result("diverged", epoch=diverged_epoch)

@@ -12,10 +12,11 @@ place and pinned by tests against torch and an independent float64 NumPy referen
 (tests/test_objectives.py, tests/test_objectives_alternatives.py).
 
 Besides label smoothing, `OBJECTIVES` holds focal loss (fixed gamma), focal loss with the
-sample-dependent gamma FLSD-53, and the confidence penalty. `mixed_cross_entropy` (mixup,
-CutMix) and `distillation_loss` (knowledge distillation) are written and tested here too
-but not registered: they are for objectives to come, which need the engine to mix inputs
-or to provide a teacher's logits, and it does neither yet.
+sample-dependent gamma FLSD-53, the confidence penalty, mixup and CutMix (`kind` "mixup" /
+"cutmix": the engine mixes the batch with `training.mixing` and trains on
+`mixed_cross_entropy`), and knowledge distillation (`kind` "distillation": the engine runs
+the teacher on each batch and trains on `distillation_loss`; its strength grid is the
+teachers named in the config's `sweep.distillation`, not numbers).
 """
 
 from __future__ import annotations
@@ -318,8 +319,8 @@ def mixed_cross_entropy(
     onehot(b). A term whose weight is 0 contributes exactly 0, so lam = 1 is exactly
     cross-entropy on targets_a.
 
-    Not an `OBJECTIVES` entry: it needs the training loop to mix the inputs, which the
-    engine does not do yet.
+    The loss of the `mixup` and `cutmix` objectives: the engine mixes the inputs
+    (`training.mixing`) and calls this with the partners' labels and the batch's lam.
 
     Args:
         logits: (B, K) unnormalised scores of the mixed inputs, any floating dtype.
@@ -378,8 +379,8 @@ def distillation_loss(
     Stability: both log-softmaxes are float32 and finite for finite logits; classes with
     q_i = 0 exactly contribute 0 (so a -inf teacher logit gives 0, not 0 * inf = NaN).
 
-    Not an `OBJECTIVES` entry: it needs a teacher's logits, which the engine does not
-    provide yet.
+    The loss of the `distillation` objective: the engine runs the teacher (an eval-mode
+    copy of a finished run's weights) on each training batch and calls this.
 
     Args:
         student_logits: (B, K) unnormalised student scores, any floating dtype.
@@ -428,9 +429,25 @@ class Objective:
     loss: Callable[[Tensor, Tensor, float], Tensor]
     citation: str
     high_inclusive: bool = False
+    # How the engine trains it: "loss" calls `loss(logits, y, strength)`; "mixup" /
+    # "cutmix" mix the batch (training.mixing) and use `mixed_cross_entropy`;
+    # "distillation" runs a teacher on the batch and uses `distillation_loss`.
+    kind: str = "loss"
+    use: str = ""  # when people reach for it (README's objectives table)
+
+    @property
+    def has_baseline_at_zero(self) -> bool:
+        """Strength 0 is plain cross-entropy (the shared baseline)."""
+        return self.kind != "distillation" and self.low == 0.0
 
     def check_strength(self, value: float) -> str | None:
         """Why `value` is not a valid strength, or None."""
+        if self.low == self.high:
+            return (
+                None
+                if value == self.low
+                else (f"{self.strength} takes the single value {self.low:g}, got {value}")
+            )
         ok_high = value <= self.high if self.high_inclusive else value < self.high
         if not (self.low <= value and ok_high):
             bracket = "]" if self.high_inclusive else ")"
@@ -451,6 +468,7 @@ OBJECTIVES: dict[str, Objective] = by_name(
         default_grid=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
         loss=smoothed_cross_entropy,
         citation="Szegedy et al. 2016; Müller, Kornblith & Hinton 2019",
+        use="the default regulariser of image classifiers since Inception-v3; α = 0.1",
     ),
     Objective(
         name="focal",
@@ -463,6 +481,7 @@ OBJECTIVES: dict[str, Objective] = by_name(
         loss=focal_loss,
         citation="Lin et al. 2017; Mukhoti et al. 2020",
         high_inclusive=True,
+        use="dense detection (class imbalance); calibration without post-hoc steps",
     ),
     Objective(
         name="focal_adaptive",
@@ -478,6 +497,7 @@ OBJECTIVES: dict[str, Objective] = by_name(
         loss=focal_adaptive_loss,
         citation="Mukhoti et al. 2020",
         high_inclusive=True,
+        use="focal loss for calibration without tuning γ",
     ),
     Objective(
         name="confidence_penalty",
@@ -490,8 +510,53 @@ OBJECTIVES: dict[str, Objective] = by_name(
         loss=confidence_penalty_loss,
         citation="Pereyra et al. 2017",
         high_inclusive=True,
+        use="a smoothing-like penalty on over-confident outputs (speech, language models)",
+    ),
+    Objective(
+        name="mixup",
+        label="mixup",
+        strength="a",
+        symbol="a",
+        low=0.0,  # a = 0: no mixing (lam = 1), plain cross-entropy
+        high=10.0,
+        default_grid=(0.2, 0.4),
+        loss=mixed_cross_entropy,  # type: ignore[arg-type]  # called with the partners
+        citation="Zhang et al. 2018",
+        high_inclusive=True,
+        kind="mixup",
+        use="stronger regularisation for image classifiers; lam ~ Beta(a, a)",
+    ),
+    Objective(
+        name="cutmix",
+        label="CutMix",
+        strength="a",
+        symbol="a",
+        low=0.0,  # a = 0: no box (lam = 1), plain cross-entropy
+        high=10.0,
+        default_grid=(1.0,),
+        loss=mixed_cross_entropy,  # type: ignore[arg-type]
+        citation="Yun et al. 2019",
+        high_inclusive=True,
+        kind="cutmix",
+        use="ImageNet/CIFAR augmentation that keeps local image statistics",
+    ),
+    Objective(
+        name="distillation",
+        label="distillation",
+        strength="teacher",
+        symbol="teacher",
+        low=math.nan,  # no numeric strength: the teachers are named in sweep.distillation
+        high=math.nan,
+        default_grid=(),
+        loss=distillation_loss,  # type: ignore[arg-type]  # called with the teacher's logits
+        citation="Hinton, Vinyals & Dean 2015; Müller et al. 2019 §5",
+        kind="distillation",
+        use="compressing a teacher into a smaller student; τ-softened targets",
     ),
 )
+
+# The objectives a sweep lists with a grid of numeric strengths (`sweep.<name>: [...]`).
+GRID_OBJECTIVES = tuple(o.name for o in OBJECTIVES.values() if o.kind != "distillation")
 
 
 def get_objective(name: str) -> Objective:
