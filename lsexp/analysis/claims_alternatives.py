@@ -271,7 +271,9 @@ def _claim8(arms: _Arms) -> dict[str, Any]:
         f"{_describe(ece_row)} ({d_ece.verdict}{below}); accuracy label smoothing − focal: "
         f"{_describe(acc_row)} ({d_acc.verdict} at {100 * m:g} pp"
         + (", so not at equal accuracy" if d_acc.verdict == REFUTED else "")
-        + f"). After temperature scaling, ECE label smoothing − focal: {_describe(context[0])}."
+        + "). After temperature scaling, ECE label smoothing − focal: "
+        + (_describe(context[0]) if context[0]["n"] else "not computed (no validation split)")
+        + "."
     )
     levels = [arms.level(i, k) for i in (a, f) for k in ("val_accuracy", "accuracy", "ece")]
     return _claim(sw, cid, text, verdict, rule, reason, test=test, margin=margin,

@@ -44,6 +44,7 @@ from lsexp.training.objectives import (
     distillation_loss,
     get_objective,
     mixed_cross_entropy,
+    smoothed_cross_entropy,
 )
 from lsexp.training.recipes import build_recipe
 
@@ -465,8 +466,10 @@ def train_run(
             elif spec.kind == "distillation":
                 d = config.sweep.distillation
                 loss = distillation_loss(logits, teacher_logits, y, d.temperature, d.hard_weight)
-            else:
+            elif spec.kind == "loss":
                 loss = spec.loss(logits, y, strength)
+            else:  # mixup or CutMix at a = 0: no mixing, plain cross-entropy
+                loss = smoothed_cross_entropy(logits, y, 0.0)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
