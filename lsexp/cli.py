@@ -603,9 +603,12 @@ def _print_report_table(rep) -> None:
     n_bins = rep.config.eval.n_bins
     shown = [m for m in metric_table() if m.cli]
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("α", "n", *(m.cli for m in shown)):
-        table.add_column(col, justify="right", no_wrap=True)
-    for g in rep.groups:
+    groups = rep.arms if rep.alternatives else rep.groups
+    first = "setting" if rep.alternatives else "α"
+    for col in (first, "n", *(m.cli for m in shown)):
+        table.add_column(col, justify="left" if rep.alternatives and col == first else "right",
+                         no_wrap=True)  # fmt: skip
+    for g in groups:
 
         def pm(m, g=g) -> str:
             s = g.stat(m.key)
@@ -615,12 +618,13 @@ def _print_report_table(rep) -> None:
             return mean + (f" ±{s.std * m.scale:.{m.decimals}f}" if s.n > 1 else "")
 
         extra = f" +{g.n_diverged + g.n_failed}✗" if g.n_diverged or g.n_failed else ""
-        table.add_row(f"{g.alpha:g}", f"{len(g.runs)}{extra}", *(pm(m) for m in shown))
+        name = g.label if rep.alternatives else f"{g.alpha:g}"
+        table.add_row(name, f"{len(g.runs)}{extra}", *(pm(m) for m in shown))
     out.print(table)
     caption = (f"Test set, mean ± std over seeds; accuracy, ECE and conf − acc in %; ECE "
                f"with {n_bins} equal-width bins; TS: after temperature scaling.")  # fmt: skip
     out.print(caption, markup=False)
-    if any(g.n_diverged or g.n_failed for g in rep.groups):
+    if any(g.n_diverged or g.n_failed for g in groups):
         out.print("n +k✗: k runs diverged or failed, left out of the means", markup=False)
 
 

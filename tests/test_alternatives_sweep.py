@@ -304,3 +304,24 @@ def test_report_of_several_objectives(tmp_path):
     runs_csv = (rep / "runs.csv").read_text().splitlines()
     assert runs_csv[0].startswith("objective,strength,teacher,setting,seed,status")
     assert len(runs_csv) == 1 + 14
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"seeds": [0], "alpha": [0.0], "distillation": {"teachers": [{"label_smoothing": 0.3}]}},
+         "sweep.distillation.teachers.0: teacher {label_smoothing: 0.3} is not trained"),
+        ({"seeds": [0], "focal": [2, 2]}, "sweep.focal: duplicate focal values: [2.0]"),
+        ({"seeds": [0], "mixupp": [0.2]}, "sweep.mixupp: unknown key (did you mean 'mixup'?)"),
+    ],
+    ids=["teacher-not-in-sweep", "duplicate", "unknown-objective"],
+)  # fmt: skip
+def test_bad_objective_settings_exit_2_and_write_nothing(tmp_path, grid, message):
+    cfg = _cfg_file(tmp_path, grid)
+    out = tmp_path / "out"
+    result = run_lsexp("sweep", str(cfg), "--out", str(out))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert any(message in line for line in lines), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
