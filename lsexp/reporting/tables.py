@@ -414,10 +414,33 @@ def setting_sentence(c: SweepConfig) -> str:
         recipe = (f"{t.optimizer} lr {t.lr:g}, {t.schedule} schedule, batch {t.batch_size}, "
                   f"weight decay {t.weight_decay:g}, {augment}")  # fmt: skip
     tta = f", test-time augmentation level {c.eval.tta}" if c.eval.tta else ""
-    return (
+    sentence = (
         f"Dataset `{c.data.name}` (val {c.data.val_size} carved from train, split seed "
         f"{c.data.split_seed}), model `{c.model.name}`, {t.epochs} epochs, {recipe}{tta}."
     )
+    grid = c.sweep
+    others = [o for o in grid.objectives() if o != "label_smoothing"]
+    if not others:
+        return sentence
+    parts = []
+    for name in grid.objectives():
+        o = OBJECTIVES[name]
+        if name == "distillation" and grid.distillation is not None:
+            d = grid.distillation
+            m = d.model or c.model
+            size = f" {list(m.hidden)}" if m.hidden else f" width {m.width}" if m.width else ""
+            teachers = ", ".join(setting_label(*k) for k in d.teacher_keys())
+            parts.append(f"distillation of a `{m.name}`{size} student from teachers "
+                         f"{teachers} (τ = {d.temperature:g}, hard-label weight "
+                         f"{d.hard_weight:g})")  # fmt: skip
+        elif o.low == o.high:
+            parts.append(o.label)
+        else:
+            values = ", ".join(f"{v:g}" for v in grid.strengths(name))
+            parts.append(f"{o.label} {o.symbol} ∈ {{{values}}}")
+    seeds = ", ".join(str(s) for s in grid.seeds)
+    return (f"{sentence} Objectives: {'; '.join(parts)}; plain cross-entropy is the shared "
+            f"baseline; seeds {{{seeds}}}.")  # fmt: skip
 
 
 def summary_markdown(report: Report, figures: list[str] | None = None) -> str:
