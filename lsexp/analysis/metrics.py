@@ -45,6 +45,7 @@ __all__ = [
     "calibration_panel",
     "calibration_noise_floor",
     "calibration_panel_labels",
+    "class_separation_r2",
     "classwise_ece",
     "debiased_ece",
     "debiased_l2_ce",
@@ -484,6 +485,115 @@ def optimal_logit_gap(alpha: float, num_classes: int) -> float:
     if alpha == 0.0:
         return float("inf")
     return float(np.log(num_classes * (1.0 - alpha) / alpha + 1.0))
+
+
+# ---------------------------------------------------------------------------------------
+# Class separation of features: what label smoothing does to the penultimate layer
+# ---------------------------------------------------------------------------------------
+
+
+def _as_features_labels(features: ArrayLike, labels: ArrayLike) -> tuple[FloatArray, IntArray]:
+    """Features as a finite float64 (N, D) array and labels as (N,) class indices 0..K-1
+    (np.unique's inverse: any integer values, K = the number of distinct ones)."""
+    x = np.asarray(features)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"expected features of shape (N, D) with N, D >= 1, got {x.shape}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"expected features with a real dtype, got dtype {x.dtype}")
+    x = x.astype(np.float64, copy=False)
+    n_bad = int(np.count_nonzero(~np.isfinite(x)))
+    if n_bad:
+        raise ValueError(f"expected finite features, got {n_bad} non-finite values (NaN or inf)")
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"expected labels of shape (N,), got shape {y.shape}")
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"expected {x.shape[0]} labels (one per row of features), got {y.shape[0]}"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"expected integer labels, got dtype {y.dtype}")
+    classes, inverse = np.unique(y, return_inverse=True)
+    if classes.shape[0] < 2:
+        raise ValueError(f"expected at least 2 classes among the labels, got {classes.shape[0]}")
+    return x, inverse.reshape(-1).astype(np.int64, copy=False)
+
+
+def _l2_normalise_rows(x: FloatArray) -> FloatArray:
+    """Each row divided by its L2 norm; a zero row stays zero (as tf.nn.l2_normalize).
+
+    Rows are first divided by their largest |entry|, so that norms of rows with entries
+    near 1e-200 or 1e200 neither underflow nor overflow.
+    """
+    scale = np.abs(x).max(axis=1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1.0)
+    y = x / safe
+    norm = np.sqrt(np.einsum("nd,nd->n", y, y))[:, None]
+    return np.where(scale > 0, y / np.where(norm > 0, norm, 1.0), 0.0)
+
+
+def _class_distances(features: ArrayLike, labels: ArrayLike) -> tuple[float, float]:
+    """(dbar_within, dbar_total) of ``class_separation_r2``, in O(N D)."""
+    x, y = _as_features_labels(features, labels)
+    z = _l2_normalise_rows(x)
+    k = int(y.max()) + 1
+    counts = np.bincount(y, minlength=k).astype(np.float64)
+    order = np.argsort(y, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(np.bincount(y, minlength=k))[:-1]))
+    means = np.add.reduceat(z[order], starts, axis=0) / counts[:, None]  # (K, D): mu_k
+    # Mean over pairs in class k of (1 - z_m.z_n) = 1 - |mu_k|^2, written without the
+    # cancellation of 1 - |mu_k|^2 as mean_m (1 - |z_m|^2) + mean_m |z_m - mu_k|^2, where
+    # 1 - |z_m|^2 is 1 for a zero row and 0 otherwise.
+    dev = z - means[y]
+    spread = np.bincount(y, weights=np.einsum("nd,nd->n", dev, dev), minlength=k)
+    zero_rows = np.bincount(y, weights=(~z.any(axis=1)).astype(np.float64), minlength=k)
+    within_k = (zero_rows + spread) / counts
+    dbar_within = float(within_k.mean())
+    # Mean over class pairs (j, k) of (1 - mu_j.mu_k) = 1 - |mu_bar|^2
+    # = mean_k (1 - |mu_k|^2) + mean_k |mu_k - mu_bar|^2.
+    between = means - means.mean(axis=0)
+    dbar_between = float(np.einsum("kd,kd->k", between, between).mean())
+    return dbar_within, dbar_within + dbar_between
+
+
+def class_separation_r2(features: ArrayLike, labels: ArrayLike) -> float:
+    """Class separation R^2 of features (Kornblith et al. 2021, Eq. 1 / Sec. 3.1).
+
+    From Kornblith, Chen, Lee & Norouzi 2021, "Why Do Better Loss Functions Lead to Less
+    Transferable Features?" (NeurIPS): with sim the cosine similarity and K the number of
+    classes present,
+
+        R^2 = 1 - dbar_within / dbar_total,
+        dbar_within = sum_k sum_{m,n in class k} (1 - sim(x_m, x_n)) / (K N_k^2),
+        dbar_total  = sum_j sum_k sum_{m in j, n in k} (1 - sim(x_m, x_n)) / (K^2 N_j N_k),
+
+    over all pairs, m = n included, each class weighted equally whatever its size. 1 means
+    every class collapsed to one direction (label smoothing and other "better" losses push
+    the penultimate layer that way; the paper finds it transfers worse); 0 means the classes
+    are indistinguishable in angle. 0 <= R^2 <= 1 always.
+
+    Computed in float64 in O(N D) rather than over the N^2 pairs: with z_m = x_m / |x_m|
+    and mu_k the mean of z over class k, the mean of sim over the pairs of class k is
+    |mu_k|^2, and over the pairs of classes (j, k) it is mu_j . mu_k, so dbar_within =
+    mean_k (1 - |mu_k|^2) and dbar_total = 1 - |mean_k mu_k|^2 (each summed in a form
+    without cancellation; the two agree with the pairwise formula to rounding).
+
+    A zero feature vector normalises to zero, as ``tf.nn.l2_normalize`` does: its cosine
+    similarity with everything, itself included, is 0, so it is at distance 1 from every
+    vector. When every row is a positive multiple of one vector, both distances are 0 and
+    R^2 is 0/0: NaN is returned.
+
+    Args:
+        features: (N, D) finite real array, e.g. penultimate-layer activations.
+        labels: (N,) integer class labels; any integer values, at least 2 distinct.
+
+    >>> class_separation_r2([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]], [0, 0, 1])
+    1.0
+    """
+    dbar_within, dbar_total = _class_distances(features, labels)
+    if dbar_total == 0.0:
+        return float("nan")
+    return 1.0 - dbar_within / dbar_total
 
 
 # ---------------------------------------------------------------------------------------
