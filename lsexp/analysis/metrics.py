@@ -1050,39 +1050,3 @@ def ece_noise_floor(
     gaps = (rng.random((n_draws, n)) < conf[None, :]).astype(np.float64) - conf[None, :]
     return _floor(_binned_abs_sums(idx, gaps, groups) / n, n_draws, seed)
 
-
-def class_separation_r2(features: ArrayLike, labels: ArrayLike) -> float:
-    """Class separation R² of penultimate features (Kornblith et al. 2021, "Why Do Better
-    Loss Functions Lead to Less Transferable Features?", Sec. 3.1):
-
-        R² = 1 − d̄_within / d̄_total,
-        d̄_within = Σ_k Σ_{m,n ∈ k} (1 − sim(x_m, x_n)) / (K N_k²),
-        d̄_total  = Σ_j Σ_k Σ_{m ∈ j, n ∈ k} (1 − sim(x_m, x_n)) / (K² N_j N_k),
-
-    with sim the cosine similarity, all pairs counted (m = n included), classes weighted
-    equally, K the classes present. 1: every class collapsed to one direction; 0: classes
-    no tighter than the whole. In O(N·D) through the class means μ_k of the L2-normalised
-    features: the mean similarity over the pairs of classes j, k is μ_j·μ_k, so d̄_within =
-    1 − mean_k |μ_k|² and d̄_total = 1 − |mean_k μ_k|². A zero feature vector normalises to
-    zero (cosine similarity 0 with everything, as tf.nn.l2_normalize gives). Float64.
-    """
-    x = _as_2d_float(features, "features")
-    y = np.asarray(labels)
-    if y.ndim != 1 or len(y) != len(x) or (len(y) and y.dtype.kind not in "iu"):
-        raise ValueError(
-            f"expected integer labels of shape ({len(x)},), got {y.dtype} {tuple(y.shape)}"
-        )
-    if not np.isfinite(x).all():
-        raise ValueError("features must be finite")
-    classes = np.unique(y)
-    if len(classes) < 2:
-        raise ValueError(f"class separation needs at least 2 classes, got {len(classes)}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    unit = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-    means = np.stack([unit[y == k].mean(axis=0) for k in classes])  # (K, D)
-    within = 1.0 - float(np.mean(np.sum(means * means, axis=1)))
-    centre = means.mean(axis=0)
-    total = 1.0 - float(centre @ centre)
-    if total <= 0:
-        return math.nan  # every feature points one way: the ratio is undefined
-    return 1.0 - within / total
