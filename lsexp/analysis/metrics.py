@@ -1049,4 +1049,3 @@ def ece_noise_floor(
     rng = np.random.default_rng(seed)
     gaps = (rng.random((n_draws, n)) < conf[None, :]).astype(np.float64) - conf[None, :]
     return _floor(_binned_abs_sums(idx, gaps, groups) / n, n_draws, seed)
-
