@@ -6,7 +6,9 @@ Copies sweep.yaml and, for each finished run (done, diverged or failed), run.jso
 history.csv; done runs keep their val/test logits and labels as float16 / int16 in a
 compressed .npz (about 0.3 MB for 5,000 val + 10,000 test examples of 10 classes,
 instead of 0.6 MB), with the training-set true-class gaps (`train_true_class_gap`, where
-the run saved them) as float16 too, and penultimate.npz compressed likewise. run.json
+the run saved them) as float16 too, and penultimate.npz compressed likewise. A
+distillation teacher's weights (model.pt) are copied unchanged, so its students can be
+rebuilt and a rerun does not train the teacher again. run.json
 records the new files' SHA-256 (so `lsexp status` and `lsexp report` accept them as
 written) and `"packed": "float16"`. Left out: the lock, claims, temp files, Slurm logs
 and report/
@@ -36,6 +38,7 @@ from lsexp.results.store import (  # noqa: E402
     PREDICTIONS_FILE,
     RUN_FILE,
     SWEEP_FILE,
+    WEIGHTS_FILE,
     atomic_write_bytes,
     read_predictions,
     write_json,
@@ -78,6 +81,10 @@ def pack_run(src: Path, dest: Path) -> str:
             data = _npz(_compact(pen))
             atomic_write_bytes(dest / PENULTIMATE_FILE, data)
             files[PENULTIMATE_FILE] = hashlib.sha256(data).hexdigest()
+        if WEIGHTS_FILE in (record.get("files") or {}) and (src / WEIGHTS_FILE).exists():
+            data = (src / WEIGHTS_FILE).read_bytes()
+            atomic_write_bytes(dest / WEIGHTS_FILE, data)
+            files[WEIGHTS_FILE] = hashlib.sha256(data).hexdigest()
     write_json(dest / RUN_FILE, {**record, "files": files, "packed": "float16"})
     return str(record.get("status"))
 

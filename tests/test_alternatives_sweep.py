@@ -6,6 +6,8 @@ read back with weights_only, and the report of such a sweep."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,8 @@ from lsexp.running.sweep import WAITING_FOR_TEACHER, run_sweep
 from lsexp.training.data import load_splits
 from lsexp.training.engine import load_teacher, predict_logits, train_run
 from tests.conftest import run_lsexp, tiny_config_dict
+
+REPO = Path(__file__).resolve().parent.parent
 
 DISTILL = {
     "seeds": [0],
@@ -139,6 +143,24 @@ def test_teachers_save_weights_that_reproduce_their_logits(tmp_path, splits):
             assert record["n_parameters"] < store.read_record(s.teacher)["n_parameters"]
     # a rerun trains nothing
     again = run_sweep(config, out)
+    assert all(o.status.startswith("skipped") for o in again.outcomes)
+    # packed for committing: the teachers keep their weights (byte for byte), so a rerun
+    # into the packed folder still trains nothing
+    packed = tmp_path / "packed"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "pack_results.py"), str(out), str(packed)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    pstore = ResultsStore(packed)
+    for spec in teachers:
+        assert (
+            pstore.read_record(spec)["files"][WEIGHTS_FILE]
+            == store.read_record(spec)["files"][WEIGHTS_FILE]
+        )
+        assert pstore.weights_path(spec).read_bytes() == store.weights_path(spec).read_bytes()
+    again = run_sweep(config, packed)
     assert all(o.status.startswith("skipped") for o in again.outcomes)
 
 

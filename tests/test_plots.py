@@ -42,3 +42,22 @@ def test_alpha_styles_differ_in_marker_and_dash_not_only_colour():
     # Neighbours differ in marker and dash as well as in colour.
     for a, b in zip(alphas[:-1], alphas[1:], strict=True):
         assert styles[a]["marker"] != styles[b]["marker"] and styles[a]["ls"] != styles[b]["ls"]
+
+
+def test_a_log_axis_ends_a_factor_below_the_smallest_mean_and_says_so():
+    fig, ax = plt.subplots()
+    # a t-interval of a small ECE reaching towards 0: without the floor the axis would
+    # span four decades below the data
+    ax.errorbar([0, 1], [0.6, 2.0], yerr=[[0.5999, 0.5], [0.3, 0.5]])
+    assert plots.log_y(ax, lowest=0.6) is True
+    assert ax.get_ylim()[0] == pytest.approx(0.6 / plots.LOG_FLOOR_FACTOR)
+    # nothing below the floor: the axis is left as matplotlib chose, nothing is cut
+    fig2, (ax2, ax3) = plt.subplots(1, 2)
+    for a in (ax2, ax3):
+        a.errorbar([0, 1], [0.6, 2.0], yerr=[[0.1, 0.5], [0.3, 0.5]])
+    assert plots.log_y(ax2, lowest=0.6) is False
+    assert plots.log_y(ax3) is False
+    assert ax2.get_ylim() == ax3.get_ylim()
+    assert 0.6 / plots.LOG_FLOOR_FACTOR < ax2.get_ylim()[0] < 0.5
+    plt.close(fig)
+    plt.close(fig2)

@@ -539,14 +539,17 @@ def figure_calibrators(report: Report):
         bars = _draw_metrics(ax, report, series, scale, ylabel.format(n_bins=n_bins),
                              3.0 if len(names) > 3 else 4.0)  # fmt: skip
     # ECE spans two orders of magnitude (a smoothed model as trained vs calibrated): log y.
-    plots.log_y(axes.flat[2])
+    ece = [metric_series(report, "ece" if c == "none" else posthoc_key(c, "ece"), 100)
+           for c in names]  # fmt: skip
+    cut = plots.log_y(axes.flat[2], _lowest(v for s in ece for v in s.mean))
     handles, texts = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=3, fontsize=plots.SMALL,
                frameon=False, handlelength=3)  # fmt: skip
     seeds, bars_words = _seeds_and_bars(report, bars)
     fig.suptitle(f"Post-hoc calibrators, fitted on each run's validation split, applied to "
-                 f"its test split. {_title(report)}\n{seeds}; {bars_words}; series drawn a few "
-                 "points apart sideways", fontsize=9)  # fmt: skip
+                 f"its test split. {_title(report)}\n{seeds}; {bars_words}"
+                 f"{LOG_CUT_WORDS if cut else ''}; series drawn a few points apart sideways",
+                 fontsize=9)  # fmt: skip
     return fig
 
 
@@ -630,15 +633,18 @@ def figure_methods(report: Report):
     steps = 1 + max(sum(not g.is_baseline for g in c.groups) for c in curves)
     base = next((g for g in report.arms if g.is_baseline and g.runs), None)
     bars = ""
+    cut = False
     for ax, panel in zip(axes.flat, METHOD_PANELS, strict=True):
         if panel is None:
             continue
         key, ylabel, scale = panel
         ylabel = ylabel.format(n_bins=n_bins)
         base_mean = math.nan
+        means: list[float] = []
         if base is not None and math.isfinite(base.stat(key).mean):
             st = base.stat(key)
             base_mean = st.mean * scale
+            means.append(base_mean)
             ax.axhline(base_mean, color="0.5", lw=1, ls=":", zorder=0)
             plots.metric_vs_alpha(ax, np.zeros(1), np.array([base_mean]),
                                   np.array([st.ci_low * scale]), np.array([st.ci_high * scale]),
@@ -651,6 +657,7 @@ def figure_methods(report: Report):
             mean = np.array([st.mean for st in stats]) * scale
             low = np.array([st.ci_low for st in stats]) * scale
             high = np.array([st.ci_high for st in stats]) * scale
+            means.extend(mean.tolist())
             style = SERIES_STYLES[i % len(SERIES_STYLES)]
             plots.metric_vs_alpha(ax, xs, mean, low, high, ylabel=ylabel, label=c.label,
                                   style=style, dodge_pt=dodge[i])  # fmt: skip
@@ -662,7 +669,7 @@ def figure_methods(report: Report):
         ax.set_xticklabels(["CE"] + [str(k) for k in range(1, steps)])
         ax.set_xlabel("strength step (values in the legend)")
         if key.startswith("ece"):
-            plots.log_y(ax)
+            cut |= plots.log_y(ax, _lowest(means))
     legend_ax = axes[1, 0]
     legend_ax.axis("off")
     handles, texts = axes[0, 0].get_legend_handles_labels()
@@ -673,8 +680,20 @@ def figure_methods(report: Report):
              else f"mean over {n.min()}–{n.max()} seeds per setting")  # fmt: skip
     fig.suptitle(f"Label smoothing and its alternatives, as trained (top) and after "
                  f"temperature scaling (bottom). {_title(report)}\n{seeds}; error bars: "
-                 f"{bars}; series drawn a few points apart sideways", fontsize=9)  # fmt: skip
+                 f"{bars}{LOG_CUT_WORDS if cut else ''}; series drawn a few points apart "
+                 "sideways", fontsize=9)  # fmt: skip
     return fig
+
+
+LOG_CUT_WORDS = (f" (log axes end {plots.LOG_FLOOR_FACTOR:g}x below the smallest mean; "
+                 "longer bars are cut)")  # fmt: skip
+
+
+def _lowest(values) -> float | None:
+    """The smallest positive finite value, for `plots.log_y`; None if there is none."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(v.min()) if v.size else None
 
 
 def _wrap(text: str, width: int) -> str:

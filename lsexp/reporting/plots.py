@@ -117,14 +117,30 @@ def seeds_axis(ax: Axes, alphas: np.ndarray, n: np.ndarray) -> None:
     top.set_xlabel("seeds (n)", fontsize=SMALL, color="0.3")
 
 
-def log_y(ax: Axes) -> None:
-    """A log y-axis with ticks at 1, 2, 5 x 10^k, labelled as plain numbers (0.5, 1, 2)."""
+LOG_FLOOR_FACTOR = 3.0  # a log axis starts at most this factor below the smallest mean
+
+
+def log_y(ax: Axes, lowest: float | None = None) -> bool:
+    """A log y-axis with ticks at 1, 2, 5 x 10^k, labelled as plain numbers (0.5, 1, 2).
+
+    `lowest`, the smallest mean drawn: the axis then starts at most LOG_FLOOR_FACTOR below
+    it, so an interval that reaches towards 0 (a t-interval of a small ECE does) runs off
+    the bottom instead of stretching the axis over decades. Returns whether a bar was cut.
+    """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_yscale("log")
+    cut = False
+    if lowest is not None and np.isfinite(lowest) and lowest > 0:
+        y0, y1 = ax.get_ylim()
+        floor = lowest / LOG_FLOOR_FACTOR
+        if y0 < floor:
+            ax.set_ylim(floor, y1)
+            cut = True
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+    return cut
 
 
 def cover(ax: Axes, low: float, high: float) -> None:
