@@ -322,3 +322,25 @@ def test_supported_on_a_clear_effect() -> None:
     logits[1] *= 0.0  # method 1: uniform predictions, far worse NLL... and accuracy at chance
     res = hierarchical_bootstrap(logits, labels, [ACCURACY], n_boot=300)["accuracy"]
     assert superiority_test(res.difference(0, 1)).verdict == SUPPORTED
+
+
+@pytest.mark.parametrize("examples", ["shared", "per_seed"])
+@pytest.mark.parametrize("jobs", [2, 3, 7])  # 7 > M: one process per method
+def test_worker_processes_give_the_numbers_of_one_process(examples, jobs) -> None:
+    # the same draws; the matrix products are blocked differently, so equal up to rounding
+    from lsexp.analysis.bootstrap import aurc_statistic
+
+    logits, labels = _sweep(5, m=5, s=3, n=80)
+    stats = [*STATISTICS, aurc_statistic("msp"), aurc_statistic("pnorm")]
+    one = hierarchical_bootstrap(logits, labels, stats, n_boot=40, seed=2, examples=examples,
+                                 methods=list("abcde"))  # fmt: skip
+    many = hierarchical_bootstrap(logits, labels, stats, n_boot=40, seed=2, examples=examples,
+                                  methods=list("abcde"), jobs=jobs)  # fmt: skip
+    assert list(one) == list(many)
+    for name in one:
+        assert many[name].methods == tuple("abcde")
+        np.testing.assert_allclose(many[name].per_run, one[name].per_run, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(many[name].replicates, one[name].replicates, rtol=1e-13,
+                                   atol=0)  # fmt: skip
+    with pytest.raises(ValueError, match="jobs"):
+        hierarchical_bootstrap(logits, labels, stats[:1], n_boot=5, jobs=0)

@@ -8,6 +8,7 @@ tests/figcheck.py: no text on the data, nothing hidden, one scale where panels c
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 
 import matplotlib
@@ -369,3 +370,39 @@ def test_train_gap_figure_draws_each_alpha_and_its_cap(tmp_path):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.1", "0.3"]
     assert ax.get_ylim()[0] <= 0
     plt.close(fig)
+
+
+def test_figures_drawn_in_worker_processes_are_the_files_drawn_here(tmp_path, monkeypatch):
+    """A sweep of PARALLEL_FIGURE_RUNS runs or more draws its figures in forked workers
+    while the claims are evaluated: the same files, byte for byte, and the same notes."""
+    outputs = {}
+    import concurrent.futures as cf
+
+    submitted = []
+
+    class Recording(cf.ProcessPoolExecutor):
+        def submit(self, fn, *args, **kwargs):
+            submitted.append(fn.__name__)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(cf, "ProcessPoolExecutor", Recording)
+    default = rp.PARALLEL_FIGURE_RUNS
+    for mode, threshold in (("workers", default), ("here", 10**9)):
+        submitted.clear()
+        monkeypatch.setattr(rp, "PARALLEL_FIGURE_RUNS", threshold)
+        shutil.rmtree(tmp_path / "sweep", ignore_errors=True)  # one path: index.html names it
+        rep = synthetic_report(tmp_path / "sweep")
+        assert sum(len(g.runs) for g in rep.groups) >= default
+        out = tmp_path / "sweep" / "report"
+        out.mkdir(parents=True)
+        rp._write_files(rep, out)
+        outputs[mode] = ({p.name: p.read_bytes() for p in sorted(out.iterdir())},
+                         [p.name for p in rep.files], rep.warnings)  # fmt: skip
+        assert (submitted.count("_figure_worker") > 1) == (mode == "workers")
+    files, order, notes = outputs["workers"]
+    assert order == outputs["here"][1]
+    assert notes == outputs["here"][2]
+    assert sorted(files) == sorted(outputs["here"][0])
+    assert {f"{s}.png" for s in STEMS} <= set(files)
+    for name, data in files.items():
+        assert data == outputs["here"][0][name], name

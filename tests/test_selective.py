@@ -453,3 +453,32 @@ def test_aurc_statistic_in_the_bootstrap_matches_the_generic_recomputation():
                                     n_boot=25, seed=1)  # fmt: skip
     np.testing.assert_allclose(res["fast"].replicates, res["g"].replicates, rtol=1e-12)
     np.testing.assert_allclose(res["fast"].per_run, res["g"].per_run, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows_per_chunk", [1, 130, None])  # one run per chunk .. all in one
+def test_weighted_aurc_of_many_runs_at_once_equals_each_materialised_resample(rows_per_chunk):
+    from lsexp.analysis.selective import WeightedAURC, WeightedAURCBatch
+
+    rng = np.random.default_rng(11)
+    n = 40
+    runs = [
+        (rng.integers(0, 6, n).astype(float), rng.uniform(size=n) < 0.6),  # ties
+        (rng.normal(size=n), np.ones(n, bool)),  # no errors: AURC 0
+        (rng.normal(size=n), np.zeros(n, bool)),  # all wrong: AURC 1
+        (np.zeros(n), rng.uniform(size=n) < 0.5),  # one tie group for everything
+    ]
+    batch = WeightedAURCBatch([WeightedAURC.of(sc, c) for sc, c in runs], rows_per_chunk)
+    n_chunks = {1: len(runs), None: 1}.get(rows_per_chunk)
+    assert len(batch.chunks) == n_chunks if n_chunks else 1 < len(batch.chunks) < len(runs)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(20)])
+    got = batch(counts)
+    assert got.shape == (20, len(runs))
+    for k, (sc, c) in enumerate(runs):
+        for r, row in enumerate(counts):
+            idx = np.repeat(np.arange(n), row)
+            want = risk_coverage(sc[idx], c[idx]).aurc
+            assert got[r, k] == pytest.approx(want, rel=1e-12, abs=1e-15), (k, r)
+    np.testing.assert_array_equal(got[:, 1], 0.0)
+    np.testing.assert_allclose(got[:, 2], 1.0, rtol=1e-14)
+    with pytest.raises(ValueError, match="shape"):
+        batch(counts[:, :-1])

@@ -50,6 +50,7 @@ statistics or the methods, so two calls with the same seed and shapes use the sa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -103,7 +104,8 @@ class Statistic:
         values (N, J) float, n_groups, scale).
     kind "weighted": ``prepare`` returns a state once per run and ``resampled(state,
         counts)`` the statistic of each resample, for counts (R, N) (e.g. AURC,
-        ``aurc_statistic``).
+        ``aurc_statistic``); optionally ``batch(states)``, a function of counts (R, N)
+        giving (R, runs) for all the runs' states at once (the same numbers, faster).
     kind "generic": ``function(logits, labels)`` recomputed on every resample.
     """
 
@@ -112,6 +114,7 @@ class Statistic:
     prepare: Callable[[FloatArray, IntArray], object] | None = None
     function: Callable[[FloatArray, IntArray], float] | None = None
     resampled: Callable[[object, FloatArray], FloatArray] | None = None
+    batch: Callable[[list[object]], Callable[[FloatArray], FloatArray]] | None = None
 
     def renamed(self, name: str) -> Statistic:
         """The same statistic under another name (e.g. "nll_ts" for temperature-scaled
@@ -178,13 +181,14 @@ def aurc_statistic(score: str = "msp", name: str | None = None) -> Statistic:
     """AURC of a confidence score (``selective.SCORES``: msp, maxlogit, pnorm) with ties
     broken in expectation (``selective.risk_coverage``), resampled exactly by
     ``selective.WeightedAURC`` without re-sorting."""
-    from lsexp.analysis.selective import WeightedAURC, confidence_scores
+    from lsexp.analysis.selective import WeightedAURC, WeightedAURCBatch, confidence_scores
 
     def prepare(z: FloatArray, y: IntArray) -> WeightedAURC:
         return WeightedAURC.of(confidence_scores(z, score), z.argmax(axis=1) == y)
 
     return Statistic(name or f"aurc_{score}", "weighted", prepare=prepare,
-                     resampled=lambda state, counts: state.aurc(counts))  # fmt: skip
+                     resampled=lambda state, counts: state.aurc(counts),
+                     batch=WeightedAURCBatch)  # fmt: skip
 
 
 def generic_statistic(name: str, function: Callable[[FloatArray, IntArray], float]) -> Statistic:
@@ -373,6 +377,11 @@ class _Scorer:
             i: [[st.prepare(z[a, b], y) for b in range(s)] for a in range(m)]
             for i, st in enumerate(statistics) if st.kind == "weighted"
         }  # fmt: skip
+        # all runs of a statistic at once where it can (row-major: method, then seed)
+        self.batches = {
+            i: statistics[i].batch([state for row in states for state in row])
+            for i, states in self.states.items() if statistics[i].batch is not None
+        }  # fmt: skip
 
     def score(self, counts: FloatArray) -> list[FloatArray]:
         """(R, M, S) per statistic, for R count vectors (R, N) that each sum to N."""
@@ -391,6 +400,9 @@ class _Scorer:
                 out[i] = np.abs(block).sum(axis=3) * (scale / n)
                 start += m * s * g
         for i, states in self.states.items():
+            if i in self.batches:
+                out[i] = self.batches[i](counts).reshape(r, m, s)
+                continue
             fn = self.statistics[i].resampled
             out[i] = np.stack([np.stack([fn(st, counts) for st in row], axis=1)
                                for row in states], axis=1)  # fmt: skip
@@ -421,6 +433,7 @@ def hierarchical_bootstrap(
     seed: int = 0,
     examples: str = "shared",
     resample_seeds: bool = True,
+    jobs: int = 1,
 ) -> dict[str, BootstrapResult]:
     """Resample seeds, then test examples (the same for every method), and score statistics.
 
@@ -433,6 +446,11 @@ def hierarchical_bootstrap(
     and example counts w (per slot for "per_seed"), a method's value is
     (1/S) sum_j stat(run (m, s_j) on the examples w_j); ``BootstrapResult.difference(a, b)``
     gives the paired difference as a ``stats.Difference``.
+
+    ``jobs`` > 1 scores the methods in that many worker processes (forked, one BLAS thread
+    each), every jobs-th method each: the draws do not depend on the methods,
+    so the results are those of one process up to rounding in the last bits (the matrix
+    products are blocked differently; tests/test_bootstrap.py).
     """
     z, y = _as_runs(logits, labels)
     m, s, n, _ = z.shape
@@ -441,9 +459,90 @@ def hierarchical_bootstrap(
     if len(methods) != m or len(seeds) != s:
         raise ValueError(f"expected {m} method names and {s} seed names")
     n_boot = _check_int(n_boot, "n_boot", 1)
+    jobs = min(_check_int(jobs, "jobs", 1), m)
     names = [stat.name for stat in statistics]
     if len(set(names)) != len(names):
         raise ValueError(f"expected distinct statistic names, got {names}")
+    args = (y, statistics, n_boot, seed, examples, resample_seeds)
+    if jobs > 1 and _can_fork():
+        per_run, reps = _in_processes(z, args, jobs)
+    else:
+        per_run, reps = _score_all(z, *args)
+    return {
+        stat.name: BootstrapResult(
+            stat.name, methods, seeds, pr, rep, n_boot, seed, examples, resample_seeds
+        )
+        for stat, pr, rep in zip(statistics, per_run, reps, strict=True)
+    }
+
+
+PARALLEL_MIN_RUNS = 16  # fewer runs than this are scored in this process (fork ~0.1 s each)
+
+
+def default_jobs(n_runs: int) -> int:
+    """Worker processes worth using for a bootstrap of `n_runs` runs: the CPUs this
+    process may use, or 1 for small grids."""
+    if n_runs < PARALLEL_MIN_RUNS:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+_SHARED: tuple | None = None  # (z, args) for the forked workers of _in_processes
+
+
+def _in_processes(z: FloatArray, args: tuple, jobs: int):
+    """``_score_all`` over `jobs` processes, each on every jobs-th method (interleaved, so
+    that costly methods, e.g. large α with many errors for the AURC, are spread out); the
+    workers inherit z by fork (nothing large is pickled) and return their share."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _SHARED
+    shares = [np.arange(k, z.shape[0], jobs) for k in range(jobs)]
+    _SHARED = (z, args)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            parts = list(pool.map(_score_share, shares))
+    finally:
+        _SHARED = None
+    order = np.argsort(np.concatenate(shares))  # back to the methods' order
+    per_run = [np.concatenate([p[0][k] for p in parts])[order] for k in range(len(parts[0][0]))]
+    reps = [
+        np.concatenate([p[1][k] for p in parts], axis=1)[:, order] for k in range(len(parts[0][1]))
+    ]
+    return per_run, reps
+
+
+def _score_share(share: np.ndarray):
+    from threadpoolctl import threadpool_limits
+
+    assert _SHARED is not None
+    z, args = _SHARED
+    with threadpool_limits(1):  # the processes are the threads
+        return _score_all(z[share], *args)
+
+
+def _score_all(
+    z: FloatArray,
+    y: IntArray,
+    statistics: Sequence[Statistic],
+    n_boot: int,
+    seed: int,
+    examples: str,
+    resample_seeds: bool,
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Per statistic: (M, S) on the whole test set and (n_boot, M) replicates."""
+    m, s, n, _ = z.shape
     scorer = _Scorer(statistics, z, y)
     per_run = [x[0] for x in scorer.score(np.ones((1, n)))]
     reps = [np.empty((n_boot, m)) for _ in statistics]
@@ -463,9 +562,4 @@ def hierarchical_bootstrap(
                 total += scored[k][rows, 0 if shared else j, :, seed_index[:, j]]
             reps[k][start : start + b] = total / s
         start += b
-    return {
-        stat.name: BootstrapResult(
-            stat.name, methods, seeds, pr, rep, n_boot, seed, examples, resample_seeds
-        )
-        for stat, pr, rep in zip(statistics, per_run, reps, strict=True)
-    }
+    return per_run, reps

@@ -302,6 +302,7 @@ class _Sweep:
                 n_boot=self.settings.n_boot,
                 seed=self.settings.seed,
                 resample_seeds=resample_seeds,
+                jobs=bs.default_jobs(len(alphas) * len(seeds)),
             )
         return self._boot[key]
 

@@ -453,28 +453,31 @@ class WeightedAURC:
     A resample is a vector of counts w_i (how often example i is drawn). Its risk-coverage
     curve accepts the drawn copies from the highest score down; copies of one example, and
     examples with equal scores, form one run of ties, broken in expectation as
-    ``risk_coverage`` does. With c_g, e_g the drawn copies and drawn errors of tie group g
-    (groups in descending score), C_g, E_g their cumulative sums and C'_g = C_g - c_g,
-    E'_g = E_g - e_g, summing E_k / k over the positions k of group g gives
+    ``risk_coverage`` does. AURC = (1/N) sum_k E_k / k, N = sum_i w_i, E_k the expected
+    errors among the first k. Swapping the sums, a wrong copy at position p adds 1/k for
+    every k >= p, i.e. H_N - H_{p-1} (H_j the j-th harmonic number). In tie group g (groups
+    in descending score) with c_g drawn copies, e_g of them wrong, after C'_g copies of
+    higher score (C_g = C'_g + c_g), a wrong copy's position is uniform on C'_g + 1 .. C_g,
+    so its expected term is H_N - (1/c_g) sum_{j=C'_g}^{C_g - 1} H_j, which is
 
-        sum_{k = C'_g + 1}^{C_g} E_k / k = (E'_g - e_g C'_g / c_g) (H_{C_g} - H_{C'_g}) + e_g,
+        H_N - H_{C'_g} - (C_g (H_{C_g - 1} - H_{C'_g}) - (c_g - 1)) / c_g
 
-    H_j the j-th harmonic number (a table lookup: counts are integers), and the resample's
-    AURC is (1/N) sum_g of that, N = sum_i w_i. A group with no wrong example has e_g = 0
-    and E'_g the errors of the groups before it, so a stretch of such groups between two
-    groups that hold errors sums to E (H_{end} - H_{start}): only the groups with errors
-    (about the error rate times n of them) and the drawn copies in each stretch are needed.
-    Those are sums of the counts over fixed sets of examples, one sparse product per block
-    of resamples. Exact; no sorting per resample.
+    (using sum_{k=a+1}^{b-1} (b/k - 1) for the part above H_{C'_g}; c_g = 1 gives
+    H_N - H_{C_g - 1}). AURC = (1/N) sum_g e_g times that: only the groups that hold a wrong
+    example count (about the error rate times n of them), and C_g is the cumulative sum of
+    the copies in each such group and the stretch of error-free groups before it. Those are
+    sums of the counts over fixed sets of examples: one sparse product per block of
+    resamples, and table lookups of H (counts are integers). Exact; no sorting per
+    resample.
     """
 
-    segments: object
-    """(n, S) sparse 0/1: which examples make up each segment (stretches without errors
-    and the groups with errors, alternating, in descending score)."""
+    through: object
+    """(n, M) sparse 0/1: the examples of each of the M groups that hold errors together
+    with the error-free stretch just before it (their cumulative sum is C_g)."""
+    group_examples: object
+    """(n, M) sparse 0/1: the examples of each group that holds errors (c_g)."""
     error_examples: object
-    """(n, M) sparse 0/1: the wrong examples of each of the M groups that hold errors."""
-    group_segment: np.ndarray
-    """(M,) the segment index of each group with errors (1, 3, 5, ...)."""
+    """(n, M) sparse 0/1: the wrong examples of each of those groups (e_g)."""
 
     @classmethod
     def of(cls, scores: ArrayLike, correct: ArrayLike) -> WeightedAURC:
@@ -493,41 +496,101 @@ class WeightedAURC:
         has_error = np.zeros(group[-1] + 1, bool)
         has_error[group[wrong]] = True
         err_groups = np.flatnonzero(has_error)
-        # Segment of each tie group: error group m is segment 2m + 1; the stretch before it
-        # segment 2m; the stretch after the last one segment 2M.
-        rank = np.searchsorted(err_groups, np.arange(group[-1] + 1))  # error groups before
-        seg_of_group = np.where(has_error, 2 * rank + 1, 2 * rank)
-        n_seg = 2 * err_groups.size + 1
-        segments = csc_array((np.ones(n), (order, seg_of_group[group])), shape=(n, n_seg))
+        m = err_groups.size
+        # the first group with errors at or after each group: its column in `through`
+        # (m for the stretch after the last one, which no column needs)
+        upto = np.searchsorted(err_groups, group)
+        keep = upto < m
+        through = csc_array((np.ones(int(keep.sum())), (order[keep], upto[keep])), shape=(n, m))
+        in_group = has_error[group]
+        col = upto[in_group]  # a position in an error group: that group's column
+        group_examples = csc_array((np.ones(col.size), (order[in_group], col)), shape=(n, m))
         pos = np.flatnonzero(wrong)
-        errors = csc_array(
-            (np.ones(pos.size), (order[pos], rank[group[pos]])), shape=(n, err_groups.size)
-        )
-        return cls(segments, errors, 2 * np.arange(err_groups.size) + 1)
+        errors = csc_array((np.ones(pos.size), (order[pos], upto[pos])), shape=(n, m))
+        return cls(through, group_examples, errors)
 
     def aurc(self, counts: ArrayLike) -> FloatArray:
         """(R,) AURC of each resample, for counts (R, n) of non-negative integers (each row
         summing to at least 1). A row of ones gives ``risk_coverage(...).aurc`` exactly."""
         w = np.asarray(counts, dtype=np.float64)
-        if w.ndim == 1:
-            w = w[None, :]
-        if w.shape[1] != self.segments.shape[0]:
-            raise ValueError(f"expected counts with {self.segments.shape[0]} columns, got "
-                             f"{w.shape}")  # fmt: skip
-        seg = w @ self.segments  # (R, S) drawn copies per segment
-        e = w @ self.error_examples  # (R, M) drawn errors per group with errors
-        c_end = np.cumsum(seg, axis=1)  # exact: sums of integers below 2^53
-        total = c_end[:, -1]
+        return WeightedAURCBatch([self])(w[None, :] if w.ndim == 1 else w)[:, 0]
+
+
+_BATCH_CELLS = 1 << 24  # floats of one chunk's (3 x groups) x R product: 128 MB at most
+_CACHE_COLUMNS = 8  # resamples scored together: one run's arrays then stay in cache
+
+
+class WeightedAURCBatch:
+    """The AURC of many runs (``WeightedAURC`` states on one test set) under the same
+    resamples: ``batch(counts)`` is (R, runs), column k equal to ``states[k].aurc(counts)``.
+
+    The per-segment and per-group sums of every run are one sparse product per chunk of
+    runs, (segments x n) @ (n x R), with the counts transposed once for all runs; each
+    run's sums are then contiguous rows and its cumulative sums run down the rows. Chunks
+    keep that product near ``_BATCH_CELLS`` floats for R = 250 resamples.
+    """
+
+    def __init__(self, states: Sequence[WeightedAURC], rows_per_chunk: int | None = None):
+        from scipy.sparse import vstack
+
+        if not states:
+            raise ValueError("expected at least one WeightedAURC state")
+        self.n = states[0].through.shape[0]
+        if any(st.through.shape[0] != self.n for st in states):
+            raise ValueError("expected the states of one test set (the same n)")
+        limit = rows_per_chunk or max(1, _BATCH_CELLS // 250)
+        self.chunks: list[tuple[object, list[tuple[int, int]]]] = []
+        mats: list[object] = []
+        spans: list[tuple[int, int]] = []
+        rows = 0
+        for st in states:
+            m = st.through.shape[1]
+            if mats and rows + 3 * m > limit:
+                self.chunks.append((vstack(mats, format="csr"), spans))
+                mats, spans, rows = [], [], 0
+            mats += [st.through.T, st.group_examples.T, st.error_examples.T]
+            spans.append((rows, m))
+            rows += 3 * m
+        self.chunks.append((vstack(mats, format="csr"), spans))
+        self.size = len(states)
+
+    def __call__(self, counts: ArrayLike) -> FloatArray:
+        w = np.asarray(counts, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != self.n:
+            raise ValueError(f"expected counts of shape (R, {self.n}), got {w.shape}")
+        wt = np.ascontiguousarray(w.T)  # (n, R): one transpose for every run
+        total = wt.sum(axis=0)  # (R,) N of each resample
         harmonic = np.concatenate(([0.0], np.cumsum(1.0 / np.arange(1, int(total.max()) + 1))))
-        h_end = harmonic[c_end.astype(np.intp)]
-        h_start = np.concatenate([np.zeros((w.shape[0], 1)), h_end[:, :-1]], axis=1)
-        g = self.group_segment
-        c = seg[:, g]  # copies of each group with errors
-        c_before = c_end[:, g] - c
-        e_end = np.cumsum(e, axis=1)
-        e_before = e_end - e
-        slope = np.divide(e * c_before, c, out=np.zeros_like(c), where=c > 0)
-        in_groups = ((e_before - slope) * (h_end[:, g] - h_start[:, g]) + e).sum(axis=1)
-        # the stretch after group m (segment g + 1) carries the errors of groups 1..m
-        after = (e_end * (h_end[:, g + 1] - h_start[:, g + 1])).sum(axis=1)
-        return (in_groups + after) / total
+        h_total = harmonic[total.astype(np.intp)]
+        out = np.empty((w.shape[0], self.size))
+        for lo in range(0, w.shape[0], _CACHE_COLUMNS):  # a few resamples at a time: in cache
+            cols = slice(lo, lo + _CACHE_COLUMNS)
+            part = np.ascontiguousarray(wt[:, cols])
+            k = 0
+            for matrix, spans in self.chunks:
+                sums = matrix @ part  # (rows, r)
+                for a, m in spans:
+                    through, c, e = (
+                        sums[a : a + m],
+                        sums[a + m : a + 2 * m],
+                        sums[a + 2 * m : a + 3 * m],
+                    )
+                    out[cols, k] = (
+                        _aurc_of_sums(through, c, e, harmonic, h_total[cols]) / total[cols]
+                    )
+                    k += 1
+        return out
+
+
+def _aurc_of_sums(through: FloatArray, c: FloatArray, e: FloatArray, harmonic: FloatArray,
+                  h_total: FloatArray) -> FloatArray:  # fmt: skip
+    """(R,) N times the AURC, from one run's sums (M, R) per group with errors: the drawn
+    copies up to and including the group (``through``, before the cumulative sum), in it
+    (``c``) and its drawn errors (``e``); see ``WeightedAURC``."""
+    end = np.cumsum(through, axis=0)  # C_g: exact, sums of integers below 2^53
+    start = end - c  # C'_g
+    h_start = harmonic[start.astype(np.intp)]
+    h_last = harmonic[np.maximum(end - 1, 0).astype(np.intp)]  # H_{C_g - 1}
+    # a group not drawn (c = 0) has e = 0: any finite value will do for its term
+    inside = (end * (h_last - h_start) - (c - 1)) / np.maximum(c, 1)
+    return (e * (h_total - h_start - inside)).sum(axis=0)

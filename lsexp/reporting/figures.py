@@ -5,6 +5,7 @@ PDF and 300-dpi PNG, `figure_captions` says what each shows."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -776,45 +777,52 @@ def figure_risk_coverage(report: Report):
     return fig
 
 
+def figure_plan(report: Report) -> list[tuple[str, Callable[[], Any], str]]:
+    """Every figure of the report as (file stem, a function that draws it, the note to give
+    if it returns None), in the order of the report; nothing is drawn yet, so the figures
+    can be drawn in any process (`report._render_figures`)."""
+    if not _done_groups(report):
+        return []
+    n_bins = report.config.eval.n_bins
+    plan: list[tuple[str, Callable[[], Any], str]] = []
+    if report.alternatives:
+        plan += [
+            ("methods", lambda: figure_methods(report), ""),
+            ("reliability_methods", lambda: figure_reliability(report, method_best(report))
+             if method_curves(report) else None, ""),
+        ]  # fmt: skip
+    plan += [
+        ("accuracy_vs_alpha", lambda: figure_metric(report, "accuracy", "test accuracy (%)", 100),
+         ""),
+        ("ece_vs_alpha", lambda: figure_metric(report, "ece", f"test ECE (%, {n_bins} bins)", 100),
+         ""),
+        ("ece_ts_vs_alpha", lambda: figure_ece_ts(report), ""),
+        ("reliability", lambda: figure_reliability(report), ""),
+        ("logit_gap", lambda: figure_logit_gap(report), ""),
+        ("calibrators", lambda: figure_calibrators(report), ""),
+        ("risk_coverage", lambda: figure_risk_coverage(report), ""),
+        ("train_gap", lambda: figure_train_gap(report),
+         "no train_gap figure: some runs did not record the training-data logit gap "
+         "(runs written before lsexp saved it)"),
+        ("projection", lambda: figure_projection(report),
+         "no projection figure: needs alpha = 0 and a smoothed alpha with a common seed "
+         "and saved penultimate activations"),
+    ]  # fmt: skip
+    return plan
+
+
 def build_figures(report: Report) -> tuple[list[tuple[str, Any]], list[str]]:
     """Every figure of the report as (file stem, open Figure), and notes on figures left
-    out. The caller saves (`_save`) or closes them."""
+    out. The caller saves (`save_figure`) or closes them."""
     if not _done_groups(report):
         return [], ["no finished runs: no figures written"]
-    figs = [
-        ("accuracy_vs_alpha", figure_metric(report, "accuracy", "test accuracy (%)", 100)),
-        ("ece_vs_alpha", figure_metric(
-            report, "ece", f"test ECE (%, {report.config.eval.n_bins} bins)", 100)),
-        ("ece_ts_vs_alpha", figure_ece_ts(report)),
-        ("reliability", figure_reliability(report)),
-        ("logit_gap", figure_logit_gap(report)),
-        ("calibrators", figure_calibrators(report)),
-        ("risk_coverage", figure_risk_coverage(report)),
-    ]  # fmt: skip
-    if report.alternatives:
-        methods = figure_methods(report)
-        if methods is not None:
-            figs[:0] = [
-                ("methods", methods),
-                ("reliability_methods", figure_reliability(report, method_best(report))),
-            ]
-    notes = []
-    train_gap = figure_train_gap(report)
-    if train_gap is not None:
-        figs.append(("train_gap", train_gap))
-    else:
-        notes.append(
-            "no train_gap figure: some runs did not record the training-data logit gap "
-            "(runs written before lsexp saved it)"
-        )
-    projection = figure_projection(report)
-    if projection is not None:
-        figs.append(("projection", projection))
-    else:
-        notes.append(
-            "no projection figure: needs alpha = 0 and a smoothed alpha with a common seed "
-            "and saved penultimate activations"
-        )
+    figs, notes = [], []
+    for stem, draw, note in figure_plan(report):
+        fig = draw()
+        if fig is not None:
+            figs.append((stem, fig))
+        elif note:
+            notes.append(note)
     return figs, notes
 
 

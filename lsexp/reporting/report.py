@@ -25,6 +25,7 @@ from lsexp.reporting.figures import (
     Series,
     build_figures,
     figure_captions,
+    figure_plan,
     metric_series,
     projection_alphas,
     projection_points,
@@ -35,6 +36,7 @@ from lsexp.reporting.runs import (
     METRIC_NAMES,
     AlphaGroup,
     Report,
+    available_cpus,
     collect,
     num_classes,
     run_metrics,
@@ -128,15 +130,19 @@ def _write_files(report: Report, out: Path) -> None:
         atomic_write_text(out / name, content)
         report.files.append(out / name)
 
-    # Figures first, so that summary.md and index.html list only the figures written.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # layout-engine chatter
-        figures, notes = build_figures(report)
-        stems = []
-        for stem, fig in figures:
-            report.files += save_figure(fig, out, stem)
+    # The figures are drawn while the claims are evaluated (worker processes for a large
+    # sweep); summary.md and index.html then list only the figures written.
+    with _render_figures(report, out) as rendered:
+        claims = evaluate_report_claims(report)
+    stems = []
+    for stem, paths, note in rendered:
+        if paths:
+            report.files += paths
             stems.append(stem)
-    report.warnings += notes
+        elif note:
+            report.warnings.append(note)
+    if not rendered:
+        report.warnings.append("no finished runs: no figures written")
     text("runs.csv", csv_text(report.run_rows))
     text("summary.csv", csv_text(summary_rows(report)))
     text("summary.md", summary_markdown(report, stems))
@@ -146,10 +152,70 @@ def _write_files(report: Report, out: Path) -> None:
         text("methods.csv", csv_text(methods_rows(report)))
     params = {"calibrators": list(report.calibrators), "runs": report.fitted_params}
     text("calibrators.json", json.dumps(params, indent=1, allow_nan=False) + "\n")
-    claims = evaluate_report_claims(report)
     text("claims.json", json.dumps(claims, indent=2, allow_nan=False) + "\n")
     text("claims.md", claims_markdown(claims))
     text("index.html", index_html(report, claims, out))
+
+
+PARALLEL_FIGURE_RUNS = 16  # from this many runs the figures are drawn in worker processes
+
+
+def _draw_and_save(report: Report, out: Path, stem: str, draw) -> list[Path]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # layout-engine chatter
+        fig = draw()
+        return [] if fig is None else save_figure(fig, out, stem)
+
+
+_FIGURE_JOB: tuple | None = None  # (report, out, plan) for the forked figure workers
+
+
+def _figure_worker(i: int) -> list[Path]:
+    from threadpoolctl import threadpool_limits
+
+    assert _FIGURE_JOB is not None
+    report, out, plan = _FIGURE_JOB
+    with threadpool_limits(1):
+        return _draw_and_save(report, out, plan[i][0], plan[i][1])
+
+
+@contextlib.contextmanager
+def _render_figures(report: Report, out: Path) -> Iterator[list[tuple[str, list[Path], str]]]:
+    """Draw and save every figure of `figure_plan` into `out`; on exit the yielded list
+    holds (stem, files written, note if none) in the report's order. For a sweep of
+    PARALLEL_FIGURE_RUNS runs or more, on a system that can fork, the figures are drawn
+    by worker processes (they inherit the report) while the body runs; else here first."""
+    global _FIGURE_JOB
+    plan = figure_plan(report)
+    result: list[tuple[str, list[Path], str]] = []
+    n_runs = sum(len(g.runs) for g in report.arms or report.groups)
+    jobs = min(available_cpus(), len(plan))
+    if jobs < 2 or n_runs < PARALLEL_FIGURE_RUNS or not _can_fork():
+        for stem, draw, note in plan:
+            result.append((stem, _draw_and_save(report, out, stem, draw), note))
+        yield result
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FIGURE_JOB = (report, out, plan)
+    try:
+        # fork: the workers inherit the report (nothing large is pickled); the parent has
+        # no figure open, and each worker draws with one BLAS thread
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(_figure_worker, i) for i in range(len(plan))]
+            yield result
+            for (stem, _, note), future in zip(plan, futures, strict=True):
+                result.append((stem, future.result(), note))
+    finally:
+        _FIGURE_JOB = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def claim_settings(report: Report) -> ClaimSettings:
