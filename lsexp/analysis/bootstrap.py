@@ -491,9 +491,10 @@ def default_jobs(n_runs: int) -> int:
 
 
 def _can_fork() -> bool:
-    import multiprocessing
+    """Fork only on Linux: macOS can fork, but its system libraries are not fork-safe."""
+    import sys
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    return sys.platform.startswith("linux")
 
 
 _SHARED: tuple | None = None  # (z, args) for the forked workers of _in_processes

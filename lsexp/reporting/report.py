@@ -213,9 +213,10 @@ def _render_figures(report: Report, out: Path) -> Iterator[list[tuple[str, list[
 
 
 def _can_fork() -> bool:
-    import multiprocessing
+    """Fork only on Linux: macOS can fork, but its system libraries are not fork-safe."""
+    import sys
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    return sys.platform.startswith("linux")
 
 
 def claim_settings(report: Report) -> ClaimSettings:
