@@ -50,7 +50,6 @@ statistics or the methods, so two calls with the same seed and shapes use the sa
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -69,6 +68,7 @@ from lsexp.analysis.metrics import (
     softmax,
 )
 from lsexp.analysis.stats import LEVEL, Difference, bootstrap_difference, combined_difference
+from lsexp.parallel import PARALLEL_MIN_RUNS, available_cpus, can_fork, process_pool
 
 __all__ = [
     "ACCURACY",
@@ -464,7 +464,7 @@ def hierarchical_bootstrap(
     if len(set(names)) != len(names):
         raise ValueError(f"expected distinct statistic names, got {names}")
     args = (y, statistics, n_boot, seed, examples, resample_seeds)
-    if jobs > 1 and _can_fork():
+    if jobs > 1 and can_fork():
         per_run, reps = _in_processes(z, args, jobs)
     else:
         per_run, reps = _score_all(z, *args)
@@ -476,25 +476,10 @@ def hierarchical_bootstrap(
     }
 
 
-PARALLEL_MIN_RUNS = 16  # fewer runs than this are scored in this process (fork ~0.1 s each)
-
-
 def default_jobs(n_runs: int) -> int:
     """Worker processes worth using for a bootstrap of `n_runs` runs: the CPUs this
-    process may use, or 1 for small grids."""
-    if n_runs < PARALLEL_MIN_RUNS:
-        return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _can_fork() -> bool:
-    """Fork only on Linux: macOS can fork, but its system libraries are not fork-safe."""
-    import sys
-
-    return sys.platform.startswith("linux")
+    process may use, or 1 for grids below ``parallel.PARALLEL_MIN_RUNS``."""
+    return available_cpus() if n_runs >= PARALLEL_MIN_RUNS else 1
 
 
 _SHARED: tuple | None = None  # (z, args) for the forked workers of _in_processes
@@ -504,15 +489,11 @@ def _in_processes(z: FloatArray, args: tuple, jobs: int):
     """``_score_all`` over `jobs` processes, each on every jobs-th method (interleaved, so
     that costly methods, e.g. large α with many errors for the AURC, are spread out); the
     workers inherit z by fork (nothing large is pickled) and return their share."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     global _SHARED
     shares = [np.arange(k, z.shape[0], jobs) for k in range(jobs)]
     _SHARED = (z, args)
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with process_pool(jobs) as pool:  # forked: the caller checked can_fork
             parts = list(pool.map(_score_share, shares))
     finally:
         _SHARED = None
@@ -525,12 +506,9 @@ def _in_processes(z: FloatArray, args: tuple, jobs: int):
 
 
 def _score_share(share: np.ndarray):
-    from threadpoolctl import threadpool_limits
-
     assert _SHARED is not None
     z, args = _SHARED
-    with threadpool_limits(1):  # the processes are the threads
-        return _score_all(z[share], *args)
+    return _score_all(z[share], *args)
 
 
 def _score_all(

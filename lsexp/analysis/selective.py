@@ -516,7 +516,7 @@ class WeightedAURC:
         return WeightedAURCBatch([self])(w[None, :] if w.ndim == 1 else w)[:, 0]
 
 
-_BATCH_CELLS = 1 << 24  # floats of one chunk's (3 x groups) x R product: 128 MB at most
+_CHUNK_ROWS = (1 << 24) // 250  # rows (3 per group with errors) of one chunk's sparse matrix
 _CACHE_COLUMNS = 8  # resamples scored together: one run's arrays then stay in cache
 
 
@@ -524,10 +524,11 @@ class WeightedAURCBatch:
     """The AURC of many runs (``WeightedAURC`` states on one test set) under the same
     resamples: ``batch(counts)`` is (R, runs), column k equal to ``states[k].aurc(counts)``.
 
-    The per-segment and per-group sums of every run are one sparse product per chunk of
-    runs, (segments x n) @ (n x R), with the counts transposed once for all runs; each
-    run's sums are then contiguous rows and its cumulative sums run down the rows. Chunks
-    keep that product near ``_BATCH_CELLS`` floats for R = 250 resamples.
+    The three sums per group with errors (``WeightedAURC``: through, in the group, wrong)
+    of every run are one sparse product per chunk of runs, (3 x groups, n) @ (n, r), for
+    ``_CACHE_COLUMNS`` resamples at a time, with the counts transposed once for all runs;
+    each run's sums are then contiguous rows, and its cumulative sums run down the rows.
+    A chunk holds at most ``_CHUNK_ROWS`` rows (or one run), bounding the matrix's memory.
     """
 
     def __init__(self, states: Sequence[WeightedAURC], rows_per_chunk: int | None = None):
@@ -538,7 +539,7 @@ class WeightedAURCBatch:
         self.n = states[0].through.shape[0]
         if any(st.through.shape[0] != self.n for st in states):
             raise ValueError("expected the states of one test set (the same n)")
-        limit = rows_per_chunk or max(1, _BATCH_CELLS // 250)
+        limit = rows_per_chunk or _CHUNK_ROWS
         self.chunks: list[tuple[object, list[tuple[int, int]]]] = []
         mats: list[object] = []
         spans: list[tuple[int, int]] = []

@@ -20,6 +20,7 @@ from typing import Any
 from lsexp.analysis.claims import ClaimRun, ClaimSettings, claims_markdown, evaluate_claims
 from lsexp.analysis.claims_alternatives import Setting, evaluate_alternative_claims
 from lsexp.fsutil import current_umask
+from lsexp.parallel import PARALLEL_MIN_RUNS, available_cpus, can_fork, process_pool
 from lsexp.reporting.figures import (
     FIG_DPI,
     Series,
@@ -36,7 +37,6 @@ from lsexp.reporting.runs import (
     METRIC_NAMES,
     AlphaGroup,
     Report,
-    available_cpus,
     collect,
     num_classes,
     run_metrics,
@@ -157,7 +157,7 @@ def _write_files(report: Report, out: Path) -> None:
     text("index.html", index_html(report, claims, out))
 
 
-PARALLEL_FIGURE_RUNS = 16  # from this many runs the figures are drawn in worker processes
+PARALLEL_FIGURE_RUNS = PARALLEL_MIN_RUNS  # from this many runs: figures in worker processes
 
 
 def _draw_and_save(report: Report, out: Path, stem: str, draw) -> list[Path]:
@@ -171,12 +171,9 @@ _FIGURE_JOB: tuple | None = None  # (report, out, plan) for the forked figure wo
 
 
 def _figure_worker(i: int) -> list[Path]:
-    from threadpoolctl import threadpool_limits
-
     assert _FIGURE_JOB is not None
     report, out, plan = _FIGURE_JOB
-    with threadpool_limits(1):
-        return _draw_and_save(report, out, plan[i][0], plan[i][1])
+    return _draw_and_save(report, out, plan[i][0], plan[i][1])
 
 
 @contextlib.contextmanager
@@ -190,33 +187,22 @@ def _render_figures(report: Report, out: Path) -> Iterator[list[tuple[str, list[
     result: list[tuple[str, list[Path], str]] = []
     n_runs = sum(len(g.runs) for g in report.arms or report.groups)
     jobs = min(available_cpus(), len(plan))
-    if jobs < 2 or n_runs < PARALLEL_FIGURE_RUNS or not _can_fork():
+    if jobs < 2 or n_runs < PARALLEL_FIGURE_RUNS or not can_fork():
         for stem, draw, note in plan:
             result.append((stem, _draw_and_save(report, out, stem, draw), note))
         yield result
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     _FIGURE_JOB = (report, out, plan)
     try:
-        # fork: the workers inherit the report (nothing large is pickled); the parent has
+        # forked: the workers inherit the report (nothing large is pickled); the parent has
         # no figure open, and each worker draws with one BLAS thread
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with process_pool(jobs) as pool:
             futures = [pool.submit(_figure_worker, i) for i in range(len(plan))]
             yield result
             for (stem, _, note), future in zip(plan, futures, strict=True):
                 result.append((stem, future.result(), note))
     finally:
         _FIGURE_JOB = None
-
-
-def _can_fork() -> bool:
-    """Fork only on Linux: macOS can fork, but its system libraries are not fork-safe."""
-    import sys
-
-    return sys.platform.startswith("linux")
 
 
 def claim_settings(report: Report) -> ClaimSettings:

@@ -10,8 +10,6 @@ row there plus its function in `analysis/metrics.py` (docs/architecture.md).
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +24,7 @@ from lsexp.analysis.posthoc import CALIBRATORS, DEFAULT_CALIBRATORS, Fitted, cal
 from lsexp.analysis.stats import Summary, summarize
 from lsexp.config import SweepConfig, baseline_of
 from lsexp.errors import CalibrationError
+from lsexp.parallel import PARALLEL_MIN_RUNS, available_cpus, process_pool
 from lsexp.results.store import (
     ResultsStore,
     RunFileError,
@@ -452,8 +451,6 @@ def _run_row(
     return row, logits
 
 
-PARALLEL_MIN_RUNS = 16  # fewer runs than this are read in this process (start-up costs ~1 s)
-
 ReadRun = tuple[dict[str, Any], RunLogits, list[dict[str, float]], dict[str, Any] | None] | str
 
 
@@ -478,17 +475,7 @@ def _read_one(run: StoredRun, n_bins: int, calibrators: tuple[str, ...], named: 
 
 
 def _read_in_worker(args: tuple) -> ReadRun:
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(1):  # one BLAS thread per process: the processes are the threads
-        return _read_one(*args)
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return _read_one(*args)
 
 
 def _read_all(
@@ -503,15 +490,11 @@ def _read_all(
     args = [(run, n_bins, calibrators, named) for _, run in pending]
     if jobs < 2 or len(pending) < PARALLEL_MIN_RUNS:
         return [_read_one(*a) for a in args]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     # fork on Linux: spawn re-runs the caller's __main__ script in every worker, so a
     # script calling lsexp without an `if __name__ == "__main__":` guard would break. The
     # parent has drawn nothing yet (figures come after collect), and numpy's BLAS re-forms
     # its thread pool after a fork; the workers use one BLAS thread each.
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with process_pool(jobs) as pool:
         return list(pool.map(_read_in_worker, args, chunksize=max(1, len(args) // (4 * jobs))))
 
 
